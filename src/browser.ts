@@ -1,0 +1,2 @@
+/** hnfnet's public entry for browsers: WebGPU comes from navigator.gpu (or is handed in). */
+export * from './core.js';

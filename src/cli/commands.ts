@@ -1,0 +1,13 @@
+/**
+ * The `hnfnet` subcommands. Each lives in its own file and is loaded lazily, so that
+ * `hnfnet --help` does not pay for a GPU device or a NIfTI reader.
+ */
+export interface Command {
+  summary: string;
+  usage: string;
+  run(argv: string[]): Promise<number>;
+}
+
+export const commands: Record<string, () => Promise<Command>> = {
+  conformance: async () => (await import('./conformance-command.js')).command,
+};

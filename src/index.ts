@@ -1,0 +1,6 @@
+/**
+ * hnfnet's public entry for Node: the portable core, with Dawn (npm `webgpu`) registered
+ * as the WebGPU implementation. Browsers use `src/browser.ts`, which leaves Dawn out.
+ */
+import './tensor/device.node.js';
+export * from './core.js';

@@ -1,0 +1,18 @@
+import type { BufferArg } from '../tensor/device.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { fmt } from '../tensor/shape.js';
+import { HnfnetError } from '../tensor/errors.js';
+
+/** The binding of a tensor: its buffer, limited to the bytes it owns. */
+export function arg(t: Tensor): BufferArg {
+  return { buffer: t.buffer, bytes: Math.max(4, t.byteSize) };
+}
+
+export function label(...ts: (Tensor | readonly number[])[]): string {
+  return ts.map((t) => fmt(Array.isArray(t) ? (t as readonly number[]) : (t as Tensor).shape)).join(' ');
+}
+
+export function sameDevice(op: string, ...ts: Tensor[]): void {
+  const d = ts[0]!.device;
+  for (const t of ts) if (t.device !== d) throw new HnfnetError(`${op}: tensors live on different devices`);
+}

@@ -1,0 +1,119 @@
+import { HnfnetError, ShapeError } from './errors.js';
+import { fmt, sameShape } from './shape.js';
+import { keep, tidy } from './scope.js';
+import { accumulate, GradNode, noGrad, ones, Tensor, zeros } from './tensor.js';
+
+export interface BackwardOptions {
+  /** Keep saved tensors so backward can run through the graph again. */
+  retainGraph?: boolean;
+}
+
+/**
+ * Reverse-mode differentiation from `root`. Gradients of leaves that require them are
+ * accumulated into `.grad`; every intermediate gradient is freed as soon as the node
+ * that consumes it has run, and saved activations as soon as their node is done.
+ */
+export function backward(root: Tensor, upstream?: Tensor, opts: BackwardOptions = {}): void {
+  if (!root.requiresGrad) throw new HnfnetError(`backward(): ${root} does not require grad (no input of its graph has requiresGrad)`);
+  if (upstream && !sameShape(upstream.shape, root.shape)) {
+    throw new ShapeError(`backward(): upstream gradient ${fmt(upstream.shape)} does not match the output ${fmt(root.shape)}`);
+  }
+  if (!upstream && root.size !== 1) {
+    throw new HnfnetError(`backward(): output ${fmt(root.shape)} is not a scalar; pass an upstream gradient`);
+  }
+  noGrad(() => {
+    const seed = upstream ? upstream.detach() : ones(root.shape, { device: root.device });
+    keep(seed);
+    if (!root.gradFn) {
+      accumulateLeaf(root, seed);
+      return;
+    }
+    run(root.gradFn, root.outputIndex, seed, !!opts.retainGraph);
+  });
+}
+
+function accumulateLeaf(leaf: Tensor, g: Tensor): void {
+  if (leaf.isDisposed) {
+    g.dispose();
+    return;
+  }
+  const grad = sameShape(g.shape, leaf.shape) ? g : keep(g.view(leaf.shape));
+  if (grad !== g) g.dispose();
+  if (leaf.grad) {
+    const sum = keep(accumulate(leaf.grad, grad));
+    leaf.grad.dispose();
+    grad.dispose();
+    leaf.grad = sum;
+  } else leaf.grad = grad;
+}
+
+function run(rootNode: GradNode, rootIndex: number, seed: Tensor, retain: boolean): void {
+  // Reverse post-order of a depth-first search: a node runs after all its consumers.
+  const order: GradNode[] = [];
+  const visited = new Set<GradNode>();
+  const stack: [GradNode, boolean][] = [[rootNode, false]];
+  while (stack.length) {
+    const [n, done] = stack.pop()!;
+    if (done) {
+      order.push(n);
+      continue;
+    }
+    if (visited.has(n)) continue;
+    visited.add(n);
+    if (n.consumed || !n.backwardFn) {
+      throw new HnfnetError(`backward(): the graph through "${n.name}" was already freed by an earlier backward (pass {retainGraph: true} to run twice)`);
+    }
+    stack.push([n, true]);
+    for (const e of n.edges) {
+      if (e.node && !visited.has(e.node)) stack.push([e.node, false]);
+    }
+  }
+  order.reverse();
+
+  const grads = new Map<GradNode, (Tensor | null)[]>();
+  grads.set(rootNode, Object.assign(new Array<Tensor | null>(rootNode.outputShapes.length).fill(null), { [rootIndex]: seed }));
+
+  for (const node of order) {
+    const gIn = grads.get(node) ?? [];
+    grads.delete(node);
+    const gradList: Tensor[] = node.outputShapes.map((shape, i) => gIn[i] ?? keep(zeros(shape, { device: seed.device })));
+    const fn = node.backwardFn!;
+    const saved = node.saved;
+    const results = tidy(() => fn(gradList, saved));
+    // Each result becomes an owned handle; one tensor returned twice gets a second view.
+    const owned = new Set<Tensor>();
+    const outs = results.map((r) => {
+      if (!r) return null;
+      const h = owned.has(r) || gradList.includes(r) ? keep(r.detach()) : keep(r);
+      owned.add(h);
+      return h;
+    });
+    for (const g of gradList) g.dispose();
+    if (!retain) {
+      node.consumed = true;
+      node.releaseSaved();
+    }
+    node.edges.forEach((e, i) => {
+      const g = outs[i];
+      if (!g) return;
+      if (!sameShape(g.shape, e.shape)) {
+        const r = keep(g.view(e.shape));
+        g.dispose();
+        outs[i] = r;
+      }
+      const gg = outs[i]!;
+      if (e.node) {
+        let slot = grads.get(e.node);
+        if (!slot) grads.set(e.node, (slot = new Array<Tensor | null>(e.node.outputShapes.length).fill(null)));
+        const prev = slot[e.outputIndex];
+        if (prev) {
+          slot[e.outputIndex] = keep(accumulate(prev, gg));
+          prev.dispose();
+          gg.dispose();
+        } else slot[e.outputIndex] = gg;
+      } else if (e.leaf) accumulateLeaf(e.leaf, gg);
+      else gg.dispose();
+    });
+  }
+  for (const list of grads.values()) for (const g of list) g?.dispose();
+}

@@ -1,0 +1,397 @@
+import { BufferPool, type PoolStats } from './pool.js';
+import { DeviceLostError, GPUOpError, LimitError } from './errors.js';
+import { findGPU, requestAdapter } from './gpu.js';
+import { generateWGSL, packUniforms, uniformLayout, workgroupDims, type KernelDef, type UniformValues } from './kernel.js';
+
+export interface DeviceOptions {
+  /** A GPU (navigator.gpu or Dawn's), an adapter or a ready device; otherwise one is found. */
+  gpu?: GPU;
+  adapter?: GPUAdapter;
+  device?: GPUDevice;
+  powerPreference?: GPUPowerPreference;
+  /** Dispatches recorded before an automatic submit (default 32). */
+  maxDispatchesPerSubmit?: number;
+}
+
+/** The limits hnfnet asks for; each is requested at the adapter's maximum. */
+export const REQUESTED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+] as const;
+
+export interface DeviceLimits {
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+  maxStorageBuffersPerShaderStage: number;
+  maxComputeWorkgroupStorageSize: number;
+  maxComputeInvocationsPerWorkgroup: number;
+  maxComputeWorkgroupSizeX: number;
+  maxComputeWorkgroupSizeY: number;
+  maxComputeWorkgroupSizeZ: number;
+  maxComputeWorkgroupsPerDimension: number;
+}
+
+/** A buffer argument of a dispatch: the GPU buffer and the byte range the kernel may touch. */
+export interface BufferArg {
+  buffer: GPUBuffer;
+  /** Byte size of the binding (defaults to the whole buffer). */
+  bytes?: number;
+}
+
+export interface DispatchArgs {
+  inputs: readonly BufferArg[];
+  outputs: readonly BufferArg[];
+  uniforms?: UniformValues;
+  /** Total invocations of a 1-D launch (spread over x and y when above the per-dimension limit)... */
+  invocations?: number;
+  /** ...or an explicit workgroup grid. */
+  workgroups?: readonly [number, number, number];
+  /** Shapes and attributes, for error messages. */
+  label: string;
+}
+
+interface Compiled {
+  pipeline: GPUComputePipeline;
+  def: KernelDef;
+  layout: ReturnType<typeof uniformLayout>;
+}
+
+/** Callback for profilers: receives each dispatch's label before it is recorded. */
+export type DispatchHook = (kernel: string, label: string, pass: GPUComputePassEncoder | null) => void;
+
+/**
+ * One WebGPU device and everything hnfnet keeps per device: limits, buffer pools, the
+ * command encoder being recorded, the pipeline cache and error bookkeeping.
+ */
+export class Device {
+  readonly limits: DeviceLimits;
+  readonly features: ReadonlySet<string>;
+  private readonly storagePool: BufferPool;
+  private readonly uniformPool: BufferPool;
+  private readonly stagingPool: BufferPool;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private dispatchesInBatch = 0;
+  private labelsInBatch: string[] = [];
+  private readonly pipelines = new Map<string, Compiled>();
+  private readonly errors: Promise<GPUOpError | null>[] = [];
+  private lostError: DeviceLostError | null = null;
+  readonly maxDispatchesPerSubmit: number;
+  /** Set by profilers (bench): called for every dispatch. */
+  dispatchHook: DispatchHook | null = null;
+  /** Number of submits so far; tests and the bench read it. */
+  submits = 0;
+  dispatches = 0;
+
+  private constructor(
+    readonly gpuDevice: GPUDevice,
+    readonly adapterInfo: string,
+    /** The GPU the device came from; held so Dawn's instance outlives the device. */
+    readonly gpu: GPU | null,
+    opts: DeviceOptions,
+  ) {
+    const l = gpuDevice.limits;
+    this.limits = Object.fromEntries(REQUESTED_LIMITS.map((k) => [k, Number(l[k])])) as unknown as DeviceLimits;
+    this.features = new Set([...gpuDevice.features]);
+    this.maxDispatchesPerSubmit = opts.maxDispatchesPerSubmit ?? 32;
+    const dev = gpuDevice;
+    this.storagePool = new BufferPool(
+      (bytes) => this.createBuffer(bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST),
+      true,
+    );
+    this.uniformPool = new BufferPool((bytes) => dev.createBuffer({ size: bytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }), false);
+    this.stagingPool = new BufferPool((bytes) => dev.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }), false);
+    gpuDevice.lost.then((info) => {
+      this.lostError = new DeviceLostError(
+        `GPU device lost (reason: ${info.reason || 'unknown'}${info.message ? `: ${info.message}` : ''}). ` +
+          'Tensors on it are gone; create a new device with createDevice().',
+      );
+    });
+    gpuDevice.addEventListener('uncapturederror', (ev) => {
+      const e = (ev as GPUUncapturedErrorEvent).error;
+      this.errors.push(Promise.resolve(new GPUOpError(`WebGPU error outside any op: ${e.message}`)));
+    });
+  }
+
+  static async create(opts: DeviceOptions = {}): Promise<Device> {
+    if (opts.device) return new Device(opts.device, 'device handed in', opts.gpu ?? null, opts);
+    const gpu = opts.adapter ? (opts.gpu ?? null) : (opts.gpu ?? findGPU());
+    const adapter = opts.adapter ?? (await requestAdapter(gpu!, opts.powerPreference));
+    const requiredLimits: Record<string, number> = {};
+    for (const k of REQUESTED_LIMITS) requiredLimits[k] = Number(adapter.limits[k]);
+    const requiredFeatures: GPUFeatureName[] = [];
+    if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+    const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'hnfnet' });
+    const info = adapter.info;
+    const desc = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s).join(' ') || 'unknown adapter';
+    return new Device(device, desc, gpu, opts);
+  }
+
+  get isLost(): boolean {
+    return this.lostError !== null;
+  }
+
+  /** Throws the device-lost error if the device is gone; every entry point calls it. */
+  checkAlive(): void {
+    if (this.lostError) throw this.lostError;
+  }
+
+  // ---- memory -------------------------------------------------------------------------
+
+  private createBuffer(bytes: number, usage: number): GPUBuffer {
+    if (bytes > this.limits.maxBufferSize) {
+      throw new LimitError(`buffer of ${bytes} bytes exceeds the device's maxBufferSize (${this.limits.maxBufferSize})`);
+    }
+    return this.gpuDevice.createBuffer({ size: bytes, usage });
+  }
+
+  /** A storage buffer of at least `bytes` bytes from the pool. */
+  allocStorage(bytes: number): GPUBuffer {
+    this.checkAlive();
+    return this.storagePool.acquire(bytes);
+  }
+
+  releaseStorage(buf: GPUBuffer): void {
+    this.storagePool.release(buf);
+  }
+
+  memoryStats(): PoolStats {
+    return this.storagePool.stats();
+  }
+
+  resetPeakMemory(): void {
+    this.storagePool.resetPeak();
+  }
+
+  /** Returns pooled (unused) buffers to the driver. */
+  trimPool(): void {
+    this.flush();
+    this.storagePool.trim();
+    this.uniformPool.trim();
+    this.stagingPool.trim();
+  }
+
+  write(buf: GPUBuffer, data: ArrayBufferView, offsetBytes = 0): void {
+    this.checkAlive();
+    this.gpuDevice.queue.writeBuffer(buf, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  // ---- recording ----------------------------------------------------------------------
+
+  private getEncoder(): GPUCommandEncoder {
+    if (!this.encoder) this.encoder = this.gpuDevice.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private getPass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = this.getEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  /** Compiles (once) and returns the pipeline of a kernel; the WGSL text is the key. */
+  pipeline(def: KernelDef): Compiled {
+    const code = generateWGSL(def);
+    let c = this.pipelines.get(code);
+    if (!c) {
+      const dev = this.gpuDevice;
+      dev.pushErrorScope('validation');
+      const module = dev.createShaderModule({ code, label: def.name });
+      const pipeline = dev.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: def.name });
+      this.trackScope(`compiling kernel ${def.name}`, code);
+      c = { pipeline, def, layout: uniformLayout(def.uniforms) };
+      this.pipelines.set(code, c);
+    }
+    return c;
+  }
+
+  /** Compiles pipelines ahead of use without blocking the thread on each. */
+  async warmup(defs: readonly KernelDef[]): Promise<void> {
+    await Promise.all(
+      defs.map(async (def) => {
+        const code = generateWGSL(def);
+        if (this.pipelines.has(code)) return;
+        const module = this.gpuDevice.createShaderModule({ code, label: def.name });
+        const pipeline = await this.gpuDevice.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: def.name });
+        this.pipelines.set(code, { pipeline, def, layout: uniformLayout(def.uniforms) });
+      }),
+    );
+  }
+
+  private trackScope(label: string, extra?: string): void {
+    const p = this.gpuDevice.popErrorScope().then((e) =>
+      e ? new GPUOpError(`${label}: ${e.message}${extra && process_env_debug() ? `\n${extra}` : ''}`) : null,
+    );
+    this.errors.push(p);
+  }
+
+  /** Records one dispatch into the shared encoder. */
+  dispatch(def: KernelDef, args: DispatchArgs): void {
+    this.checkAlive();
+    const storageBindings = def.inputs.length + def.outputs.length;
+    if (storageBindings > this.limits.maxStorageBuffersPerShaderStage) {
+      throw new LimitError(`${def.name}: ${storageBindings} storage buffers exceed maxStorageBuffersPerShaderStage (${this.limits.maxStorageBuffersPerShaderStage})`);
+    }
+    if (args.inputs.length !== def.inputs.length || args.outputs.length !== def.outputs.length) {
+      throw new Error(`${def.name}: expected ${def.inputs.length} inputs and ${def.outputs.length} outputs`);
+    }
+    const grid = this.grid(def, args);
+    if (grid[0] === 0 || grid[1] === 0 || grid[2] === 0) return;
+    const { pipeline, layout } = this.pipeline(def);
+    const entries: GPUBindGroupEntry[] = [];
+    let slot = 0;
+    for (const b of [...args.inputs, ...args.outputs]) {
+      const size = b.bytes ?? b.buffer.size;
+      if (size > this.limits.maxStorageBufferBindingSize) {
+        throw new LimitError(`${def.name} (${args.label}): a binding of ${size} bytes exceeds maxStorageBufferBindingSize (${this.limits.maxStorageBufferBindingSize})`);
+      }
+      entries.push({ binding: slot++, resource: { buffer: b.buffer, offset: 0, size: Math.max(4, Math.ceil(size / 4) * 4) } });
+    }
+    if (def.uniforms.length > 0) {
+      const data = packUniforms(layout, args.uniforms ?? {}, def.name);
+      const ubuf = this.uniformPool.acquire(data.byteLength);
+      this.gpuDevice.queue.writeBuffer(ubuf, 0, data);
+      this.uniformPool.release(ubuf);
+      entries.push({ binding: slot++, resource: { buffer: ubuf, offset: 0, size: data.byteLength } });
+    }
+    this.gpuDevice.pushErrorScope('validation');
+    const bindGroup = this.gpuDevice.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    this.trackScope(`${def.name} (${args.label})`);
+    const pass = this.getPass();
+    this.dispatchHook?.(def.name, args.label, pass);
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+    this.dispatches++;
+    this.dispatchesInBatch++;
+    this.labelsInBatch.push(def.name);
+    if (this.dispatchesInBatch >= this.maxDispatchesPerSubmit) this.flush();
+  }
+
+  private grid(def: KernelDef, args: DispatchArgs): [number, number, number] {
+    const max = this.limits.maxComputeWorkgroupsPerDimension;
+    if (args.workgroups) {
+      const [x, y, z] = args.workgroups;
+      if (x > max || y > max || z > max) {
+        throw new LimitError(`${def.name} (${args.label}): grid ${x}×${y}×${z} exceeds maxComputeWorkgroupsPerDimension (${max})`);
+      }
+      return [x, y, z];
+    }
+    const n = args.invocations ?? 0;
+    const [wx, wy, wz] = workgroupDims(def);
+    const groups = Math.ceil(n / (wx * wy * wz));
+    if (groups <= max) return [groups, groups > 0 ? 1 : 0, groups > 0 ? 1 : 0];
+    const y = Math.ceil(groups / max);
+    if (y <= max) return [Math.ceil(groups / y), y, 1];
+    const z = Math.ceil(y / max);
+    return [max, Math.ceil(groups / (max * z)), z];
+  }
+
+  /** Records a buffer copy (ends the current compute pass). */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.checkAlive();
+    this.endPass();
+    this.getEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /** Records a zero fill (ends the current compute pass). */
+  clear(buf: GPUBuffer, offset = 0, bytes?: number): void {
+    this.checkAlive();
+    this.endPass();
+    this.getEncoder().clearBuffer(buf, offset, bytes);
+  }
+
+  /** Gives the encoder direct access (timestamp writes in the bench). */
+  withEncoder(fn: (enc: GPUCommandEncoder) => void): void {
+    this.endPass();
+    fn(this.getEncoder());
+  }
+
+  /** Submits what has been recorded. Buffers released before this point become reusable. */
+  flush(): void {
+    this.checkAlive();
+    this.endPass();
+    if (this.encoder) {
+      const labels = this.labelsInBatch;
+      this.gpuDevice.pushErrorScope('out-of-memory');
+      this.gpuDevice.pushErrorScope('validation');
+      this.gpuDevice.queue.submit([this.encoder.finish()]);
+      const summary = summarize(labels);
+      this.trackScope(`submitting [${summary}]`);
+      this.trackScope(`out of GPU memory while running [${summary}]`);
+      this.encoder = null;
+      this.submits++;
+    }
+    this.dispatchesInBatch = 0;
+    this.labelsInBatch = [];
+    this.storagePool.afterSubmit();
+    this.uniformPool.afterSubmit();
+    this.stagingPool.afterSubmit();
+  }
+
+  /** Waits for all submitted work, then throws the first GPU error any op raised. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.gpuDevice.queue.onSubmittedWorkDone();
+    await this.throwPendingErrors();
+  }
+
+  async throwPendingErrors(): Promise<void> {
+    this.checkAlive();
+    if (this.errors.length === 0) return;
+    const all = await Promise.all(this.errors.splice(0));
+    const first = all.find((e) => e !== null);
+    if (first) throw first;
+  }
+
+  /** Copies `bytes` bytes of a buffer back to the host. */
+  async read(buf: GPUBuffer, bytes: number, offset = 0): Promise<ArrayBuffer> {
+    this.checkAlive();
+    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+    const staging = this.stagingPool.acquire(size);
+    this.copy(buf, offset, staging, 0, Math.ceil(bytes / 4) * 4);
+    this.flush();
+    try {
+      await staging.mapAsync(GPUMapMode.READ, 0, size);
+    } catch (e) {
+      this.checkAlive();
+      await this.throwPendingErrors();
+      throw e;
+    }
+    const out = staging.getMappedRange(0, size).slice(0, bytes);
+    staging.unmap();
+    this.stagingPool.release(staging);
+    await this.throwPendingErrors();
+    return out;
+  }
+
+  destroy(): void {
+    this.encoder = null;
+    this.pass = null;
+    this.gpuDevice.destroy();
+  }
+}
+
+function summarize(labels: string[]): string {
+  const counts = new Map<string, number>();
+  for (const l of labels) counts.set(l, (counts.get(l) ?? 0) + 1);
+  return [...counts].map(([k, n]) => (n > 1 ? `${k}×${n}` : k)).join(', ');
+}
+
+function process_env_debug(): boolean {
+  const p = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
+  return !!p?.env?.HNFNET_DEBUG;
+}

@@ -1,0 +1,10 @@
+export { Device, type DeviceOptions, type DeviceLimits, REQUESTED_LIMITS } from './device.js';
+export type { PoolStats } from './pool.js';
+export { Tensor, GradNode, init, setDefaultDevice, getDefaultDevice, noGrad, isGradEnabled, attachGrad, empty, tensor, full, zeros, ones, randn, rand, accumulate, type BackwardFn, type CreateOptions, type RandomOptions } from './tensor.js';
+export { backward, type BackwardOptions } from './autograd.js';
+export { tidy, keep } from './scope.js';
+export { Generator, manualSeed, defaultGenerator } from './random.js';
+export * from './errors.js';
+export { numel, broadcastShapes, type Shape } from './shape.js';
+export type { KernelDef, UniformField } from './kernel.js';
+export { NO_ADAPTER_REMEDY, setGPUProvider } from './gpu.js';
