@@ -84,6 +84,7 @@ export class Device {
   private readonly errors: Promise<GPUOpError | null>[] = [];
   private lostError: DeviceLostError | null = null;
   readonly maxDispatchesPerSubmit: number;
+  private timestamps: PassTimer | null = null;
   /** Set by profilers (bench): called for every dispatch. */
   dispatchHook: DispatchHook | null = null;
   /** Number of submits so far; tests and the bench read it. */
@@ -191,8 +192,39 @@ export class Device {
   }
 
   private getPass(): GPUComputePassEncoder {
-    if (!this.pass) this.pass = this.getEncoder().beginComputePass();
+    if (!this.pass) {
+      const tw = this.timestamps?.nextPass();
+      this.pass = this.getEncoder().beginComputePass(tw ? { timestampWrites: tw } : {});
+    }
     return this.pass;
+  }
+
+  /**
+   * Starts timing GPU work with timestamp queries (where the adapter has them): every
+   * compute pass recorded until `stopTiming()` is bracketed by two timestamps.
+   */
+  startTiming(): boolean {
+    if (!this.features.has('timestamp-query')) return false;
+    this.flush();
+    this.timestamps = new PassTimer(this.gpuDevice);
+    return true;
+  }
+
+  /** Total GPU nanoseconds of the passes since startTiming(), or null without timestamp queries. */
+  async stopTiming(): Promise<number | null> {
+    const t = this.timestamps;
+    if (!t) return null;
+    this.flush();
+    this.timestamps = null;
+    let ns: number | null = null;
+    if (t.used > 0) {
+      this.withEncoder((enc) => t.resolve(enc));
+      const raw = new BigUint64Array(await this.read(t.resolveBuffer, t.used * 8));
+      ns = 0;
+      for (let i = 0; i + 1 < t.used; i += 2) ns += Number(raw[i + 1]! - raw[i]!);
+    }
+    t.destroy();
+    return ns;
   }
 
   private endPass(): void {
@@ -233,7 +265,7 @@ export class Device {
 
   private trackScope(label: string, extra?: string): void {
     const p = this.gpuDevice.popErrorScope().then((e) =>
-      e ? new GPUOpError(`${label}: ${e.message}${extra && process_env_debug() ? `\n${extra}` : ''}`) : null,
+      e ? new GPUOpError(`${label}: ${e.message}${extra && debugEnabled() ? `\n${extra}` : ''}`) : null,
     );
     this.errors.push(p);
   }
@@ -385,13 +417,38 @@ export class Device {
   }
 }
 
+/** Query slots for pass timestamps; passes beyond its capacity go untimed. */
+class PassTimer {
+  static readonly CAPACITY = 4096;
+  readonly querySet: GPUQuerySet;
+  readonly resolveBuffer: GPUBuffer;
+  used = 0;
+  constructor(device: GPUDevice) {
+    this.querySet = device.createQuerySet({ type: 'timestamp', count: PassTimer.CAPACITY });
+    this.resolveBuffer = device.createBuffer({ size: PassTimer.CAPACITY * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  }
+  nextPass(): GPUComputePassTimestampWrites | undefined {
+    if (this.used + 2 > PassTimer.CAPACITY) return undefined;
+    const w = { querySet: this.querySet, beginningOfPassWriteIndex: this.used, endOfPassWriteIndex: this.used + 1 };
+    this.used += 2;
+    return w;
+  }
+  resolve(enc: GPUCommandEncoder): void {
+    enc.resolveQuerySet(this.querySet, 0, this.used, this.resolveBuffer, 0);
+  }
+  destroy(): void {
+    this.querySet.destroy();
+    this.resolveBuffer.destroy();
+  }
+}
+
 function summarize(labels: string[]): string {
   const counts = new Map<string, number>();
   for (const l of labels) counts.set(l, (counts.get(l) ?? 0) + 1);
   return [...counts].map(([k, n]) => (n > 1 ? `${k}×${n}` : k)).join(', ');
 }
 
-function process_env_debug(): boolean {
+function debugEnabled(): boolean {
   const p = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
   return !!p?.env?.HNFNET_DEBUG;
 }
