@@ -1,0 +1,175 @@
+import { stat, writeFile } from 'node:fs/promises';
+import type { Command } from './commands.js';
+import { UsageError, checkKnown, optNumber, optString, parseArgs } from './args.js';
+import { readNiftiFile } from '../data/nifti-file.node.js';
+import type { Volume } from '../data/volume.js';
+import { DEFAULT_ET_LABEL, REPORT_FORMATS, aggregate, caseId, evaluateRegions, formatReport, matchCases } from '../eval/index.js';
+import type { CaseMetrics, CaseResult, ReportFormat, Shape3, Spacing3 } from '../eval/index.js';
+import { findSegmentations } from '../eval/case-files.node.js';
+
+const USAGE = `hnfnet eval --pred <file|folder> --gt <file|folder> [--et-label 4|3] [--format table|csv|json] [--out FILE]
+
+  Dice, HD95 (mm), sensitivity and specificity of ET, TC and WT (BraTS conventions).
+  Two files: prints that case's metrics (JSON unless --format says otherwise).
+  Two folders: pairs cases by id (file name without _seg/-seg and .nii[.gz]; ground-truth
+  folders may hold BraTS case folders), prints every case, the mean and the median (a table
+  unless --format says otherwise; --out picks the format from its extension).
+  --et-label  enhancing-tumour label: 4 for BraTS 2018-2021 (default), 3 for BraTS 2023.`;
+
+/** Where the command writes; tests pass their own. */
+export interface EvalIO {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const processIO: EvalIO = {
+  out: (t) => void process.stdout.write(t),
+  err: (t) => void process.stderr.write(t),
+};
+
+interface Options {
+  pred: string;
+  gt: string;
+  etLabel: number;
+  format: ReportFormat | undefined;
+  out: string | undefined;
+}
+
+function parse(argv: string[]): Options {
+  const a = parseArgs(argv);
+  checkKnown(a, ['pred', 'gt', 'et-label', 'format', 'out'], 'eval');
+  if (a.positional.length > 0) throw new UsageError(`hnfnet eval: unexpected argument "${a.positional[0]}"\nusage: ${USAGE}`);
+  const pred = optString(a, 'pred');
+  const gt = optString(a, 'gt');
+  if (pred === undefined || gt === undefined) throw new UsageError(`hnfnet eval: --pred and --gt are required\nusage: ${USAGE}`);
+  const etLabel = optNumber(a, 'et-label') ?? DEFAULT_ET_LABEL;
+  if (!Number.isInteger(etLabel) || etLabel <= 0 || etLabel === 1 || etLabel === 2) {
+    throw new UsageError(`hnfnet eval: --et-label must be a positive integer other than 1 and 2 (4 or 3), got ${etLabel}`);
+  }
+  const format = optString(a, 'format');
+  if (format !== undefined && !(REPORT_FORMATS as readonly string[]).includes(format)) {
+    throw new UsageError(`hnfnet eval: --format must be one of ${REPORT_FORMATS.join(', ')}, got "${format}"`);
+  }
+  return { pred, gt, etLabel, format: format as ReportFormat | undefined, out: optString(a, 'out') };
+}
+
+async function kind(path: string, flag: string): Promise<'file' | 'dir'> {
+  const s = await stat(path).catch(() => null);
+  if (s === null) throw new UsageError(`hnfnet eval: ${flag} ${path}: no such file or folder`);
+  return s.isDirectory() ? 'dir' : 'file';
+}
+
+function fmtDims(v: Volume): string {
+  return `[${v.dims.join(', ')}]`;
+}
+
+/** Labels present in a label map, for the ET-label sanity check; stops counting past 32 values. */
+function labelsOf(data: Float32Array): number[] {
+  const seen = new Set<number>();
+  for (let i = 0; i < data.length && seen.size <= 32; i++) seen.add(data[i]!);
+  return [...seen].sort((x, y) => x - y);
+}
+
+/**
+ * A wrong ET label does not fail, it silently scores ET as two empty masks (Dice 1), so warn
+ * when the ground truth looks like the other BraTS labelling or holds labels no region uses.
+ */
+function labelWarnings(gt: Volume, etLabel: number): string[] {
+  const labels = labelsOf(gt.data);
+  const known = new Set([0, 1, 2, etLabel]);
+  const other = labels.filter((l) => !known.has(l));
+  if (other.length === 0) return [];
+  const hint = etLabel === 4 && other.includes(3) ? ' (BraTS 2023 labels? pass --et-label 3)' : etLabel === 3 && other.includes(4) ? ' (BraTS 2018-2021 labels? pass --et-label 4)' : '';
+  return [`${gt.name}: labels [${other.join(', ')}] belong to no region with ET = ${etLabel}${hint}`];
+}
+
+async function evaluatePair(predPath: string, gtPath: string, etLabel: number, warn: (s: string) => void): Promise<CaseMetrics> {
+  const [gt, pred] = await Promise.all([readNiftiFile(gtPath, { nonFinite: 'error' }), readNiftiFile(predPath, { nonFinite: 'error' })]);
+  if (gt.dims.some((d, i) => d !== pred.dims[i])) {
+    throw new Error(`prediction ${predPath} has shape ${fmtDims(pred)} but ground truth ${gtPath} has shape ${fmtDims(gt)} (X, Y, Z); predictions must be on the ground truth's grid`);
+  }
+  // Spacing is the ground truth's: it defines the grid the distances are measured on.
+  const [px, py, pz] = gt.spacing.map(Math.abs) as [number, number, number];
+  if (![px, py, pz].every((s) => Number.isFinite(s) && s > 0)) {
+    throw new Error(`ground truth ${gtPath} has no usable voxel spacing (pixdim[1..3] = [${gt.spacing.join(', ')}])`);
+  }
+  const predSpacing = pred.spacing.map(Math.abs);
+  if (predSpacing.some((s, i) => Math.abs(s - [px, py, pz][i]!) > 1e-3 * Math.max(1, s))) {
+    warn(`${predPath}: voxel spacing [${predSpacing.join(', ')}] differs from the ground truth's [${px}, ${py}, ${pz}]; using the ground truth's`);
+  }
+  for (const w of labelWarnings(gt, etLabel)) warn(w);
+  const shape: Shape3 = [gt.dims[2], gt.dims[1], gt.dims[0]];
+  const spacing: Spacing3 = [pz, py, px];
+  return evaluateRegions(pred.data, gt.data, shape, spacing, { etLabel });
+}
+
+function defaultFormat(out: string | undefined, fallback: ReportFormat): ReportFormat {
+  if (out === undefined) return fallback;
+  if (/\.csv$/i.test(out)) return 'csv';
+  if (/\.json$/i.test(out)) return 'json';
+  return 'table';
+}
+
+async function emit(text: string, o: Options, io: EvalIO): Promise<void> {
+  if (o.out === undefined) io.out(text);
+  else {
+    await writeFile(o.out, text);
+    io.err(`wrote ${o.out}\n`);
+  }
+}
+
+/** The command with its output streams injected; returns the exit code. */
+export async function runEval(argv: string[], io: EvalIO = processIO): Promise<number> {
+  const o = parse(argv);
+  const warn = (s: string) => io.err(`warning: ${s}\n`);
+  const [pk, gk] = await Promise.all([kind(o.pred, '--pred'), kind(o.gt, '--gt')]);
+  if (pk !== gk) throw new UsageError(`hnfnet eval: --pred and --gt must both be files or both be folders (--pred ${o.pred} is a ${pk}, --gt ${o.gt} is a ${gk})`);
+
+  if (pk === 'file') {
+    const metrics = await evaluatePair(o.pred, o.gt, o.etLabel, warn);
+    const format = o.format ?? defaultFormat(o.out, 'json');
+    if (format === 'json') await emit(JSON.stringify(metrics, null, 2) + '\n', o, io);
+    else {
+      const cases = [{ id: caseId(o.gt), metrics }];
+      await emit(formatReport({ cases, summary: aggregate([metrics]) }, format), o, io);
+    }
+    return 0;
+  }
+
+  const [predFiles, gtFiles] = await Promise.all([findSegmentations(o.pred), findSegmentations(o.gt)]);
+  const m = matchCases(predFiles, gtFiles);
+  for (const d of m.duplicates) warn(`case ${d.id} has several ${d.side === 'pred' ? 'predictions' : 'ground truths'}, skipped: ${d.paths.join(', ')}`);
+  if (m.gtOnly.length > 0) warn(`${m.gtOnly.length} ground truth(s) without a prediction, not evaluated:\n  ${m.gtOnly.join('\n  ')}`);
+  if (m.predOnly.length > 0) warn(`${m.predOnly.length} prediction(s) without a ground truth, not evaluated:\n  ${m.predOnly.join('\n  ')}`);
+  if (m.pairs.length === 0) {
+    throw new Error(`no case of ${o.pred} (${predFiles.length} label maps) matches one of ${o.gt} (${gtFiles.length} label maps) by id`);
+  }
+
+  const cases: CaseResult[] = [];
+  const failed: string[] = [];
+  for (const [i, p] of m.pairs.entries()) {
+    if (process.stderr.isTTY && io === processIO) io.err(`\r[${i + 1}/${m.pairs.length}] ${p.id}\x1b[K`);
+    try {
+      cases.push({ id: p.id, metrics: await evaluatePair(p.pred, p.gt, o.etLabel, warn) });
+    } catch (e) {
+      // One bad case should not throw away an hour of evaluation; it is listed and fails the run.
+      failed.push(`${p.id}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  if (process.stderr.isTTY && io === processIO) io.err('\r\x1b[K');
+
+  const unmatched = { pred: m.predOnly, gt: m.gtOnly };
+  const format = o.format ?? defaultFormat(o.out, 'table');
+  await emit(formatReport({ cases, summary: aggregate(cases.map((c) => c.metrics)), unmatched }, format), o, io);
+  if (failed.length > 0) {
+    io.err(`error: ${failed.length} of ${m.pairs.length} case(s) could not be evaluated and are not in the summary:\n  ${failed.join('\n  ')}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+export const command: Command = {
+  summary: 'BraTS metrics (Dice, HD95, sensitivity, specificity) of predictions against ground truth',
+  usage: USAGE,
+  run: (argv) => runEval(argv),
+};

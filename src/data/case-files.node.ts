@@ -1,0 +1,116 @@
+/** BraTS cases and data sets on disk (Node): a case is a folder of NIfTI files, a data set a folder of case folders. */
+import type { Dirent } from 'node:fs';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import {
+  MODALITIES,
+  assembleCase,
+  encodeCaseFiles,
+  labelsToBrats,
+  matchCaseFiles,
+  parseCaseFileName,
+  type BratsCase,
+  type BratsNaming,
+  type CaseEncodeOptions,
+  type CaseReadOptions,
+  type Modality,
+} from './brats-case.js';
+import { DataError } from './errors.js';
+import { LruCache, type CaseProvider, type FolderSourceSpec } from './loader.js';
+import { nodeGunzip } from './nifti-file.node.js';
+import { readNifti } from './nifti-read.js';
+import { encodeLabelMap } from './nifti-write.js';
+import { generatePhantom, type PhantomOptions } from './phantom.js';
+import { preprocessCase, type PreprocessedCase } from './preprocess.js';
+import type { NiftiGrid, Volume } from './volume.js';
+
+async function listDir(dir: string): Promise<Dirent[]> {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    throw new DataError(dir, `cannot list folder (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+}
+
+/** Case folders of a data set: its subfolders that hold BraTS images, sorted by name. */
+export async function listCaseDirs(datasetDir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await listDir(datasetDir)) {
+    if (!e.isDirectory()) continue;
+    const dir = join(datasetDir, e.name);
+    const names = (await listDir(dir)).filter((f) => f.isFile()).map((f) => f.name);
+    if (names.some((n) => parseCaseFileName(n) !== null)) out.push(dir);
+  }
+  if (out.length === 0) throw new DataError(datasetDir, 'holds no case folders with BraTS images');
+  return out.sort();
+}
+
+/** Reads the case whose files are `paths` (four modalities, optionally a segmentation). */
+export async function loadCaseFiles(paths: readonly string[], opts: Omit<CaseReadOptions, 'gunzip'> = {}, where = 'files'): Promise<BratsCase> {
+  const set = matchCaseFiles(paths, where);
+  const read = async (path: string): Promise<Volume> => {
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(path);
+    } catch (e) {
+      throw new DataError(path, `cannot read file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    }
+    return readNifti(bytes, { name: path, gunzip: nodeGunzip, nonFinite: opts.nonFinite ?? 'error' });
+  };
+  const [t1, t1ce, t2, flair, seg] = await Promise.all([...MODALITIES.map((m) => read(set.images[m])), set.seg ? read(set.seg) : Promise.resolve(null)]);
+  const images: Record<Modality, Volume> = { t1: t1!, t1ce: t1ce!, t2: t2!, flair: flair! };
+  return assembleCase(set.id, set.naming, images, seg ?? null, opts);
+}
+
+/** Reads the case in folder `dir`. */
+export async function loadCase(dir: string, opts: Omit<CaseReadOptions, 'gunzip'> = {}): Promise<BratsCase> {
+  const names = (await listDir(dir)).filter((e) => e.isFile()).map((e) => join(dir, e.name));
+  return loadCaseFiles(names, opts, dir);
+}
+
+/** Writes a case as BraTS-style files into `dir` (created if needed); returns the paths. */
+export async function writeCase(dir: string, c: BratsCase, opts: CaseEncodeOptions = {}): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const files = encodeCaseFiles(c, opts);
+  await Promise.all(files.map((f) => writeFile(join(dir, f.name), f.bytes)));
+  return files.map((f) => join(dir, f.name));
+}
+
+/** Generates a phantom and writes it as `<parent>/<id>/<id>_t1.nii.gz` …; returns the case folder. */
+export async function writePhantomCase(parentDir: string, opts: PhantomOptions = {}): Promise<string> {
+  const c = generatePhantom(opts);
+  const dir = join(parentDir, c.id);
+  await writeCase(dir, c, { naming: '2021', imageDatatype: 'int16' });
+  return dir;
+}
+
+/**
+ * Writes a predicted segmentation (internal labels) as `<id>_seg.nii.gz`-style output in the
+ * case's own label convention, on the case's grid.
+ */
+export async function writeSegmentation(path: string, labels: Uint8Array, target: { grid: NiftiGrid; naming: BratsNaming }): Promise<void> {
+  if (!/\.nii(\.gz)?$/i.test(path)) throw new DataError(path, 'output name must end in .nii or .nii.gz');
+  const bytes = encodeLabelMap(labelsToBrats(labels, target.naming), target.grid, { gzip: /\.gz$/i.test(path), name: path });
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, bytes);
+}
+
+/** Case folders, read and preprocessed when first asked for, a few kept in memory. */
+export function folderProvider(spec: FolderSourceSpec): CaseProvider {
+  const cache = new LruCache<number, Promise<PreprocessedCase>>(spec.cacheSize ?? 2);
+  return {
+    count: spec.dirs.length,
+    get(index: number): Promise<PreprocessedCase> {
+      const dir = spec.dirs[index];
+      if (dir === undefined) return Promise.reject(new RangeError(`folder data set: no case ${index} (have ${spec.dirs.length})`));
+      let p = cache.get(index);
+      if (!p) {
+        p = loadCase(dir).then((c) => preprocessCase(c, spec.preprocess));
+        cache.set(index, p);
+        // A failed read must not stay cached as a rejected promise.
+        p.catch(() => cache.delete(index));
+      }
+      return p;
+    },
+  };
+}

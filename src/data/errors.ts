@@ -1,0 +1,22 @@
+/**
+ * Every data error names the file (or case) it is about, so a failing training run over hundreds of
+ * cases points at the culprit instead of at a line of library code.
+ */
+export class DataError extends Error {
+  override name = 'DataError';
+  /** The file, case or folder the problem is in. */
+  readonly source: string;
+  /** What is wrong, without the source prefix. */
+  readonly problem: string;
+
+  constructor(source: string, problem: string) {
+    super(`${source}: ${problem}`);
+    this.source = source;
+    this.problem = problem;
+  }
+}
+
+/** Formats a number list as `[a, b, c]` for messages. */
+export function fmtList(values: ArrayLike<number>): string {
+  return `[${Array.from(values).join(', ')}]`;
+}

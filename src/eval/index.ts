@@ -1,0 +1,18 @@
+/** BraTS evaluation: Dice, HD95, sensitivity and specificity of ET, TC and WT. Browser-safe. */
+export { DEFAULT_ET_LABEL, REGIONS, boundingBox, countNonzero, regionMasks, voxelCount } from './masks.js';
+export type { Box3, RegionName, Shape3, Spacing3 } from './masks.js';
+export { confusion, sensitivity, specificity } from './confusion.js';
+export type { Confusion } from './confusion.js';
+export { dice, diceFromConfusion } from './dice.js';
+export { surface } from './surface.js';
+export { distanceTransform, squaredDistanceTransform } from './edt.js';
+export { HD95_ONE_EMPTY, hausdorffPercentile, hd95, surfaceDistances } from './hd95.js';
+export { mean, median, percentile } from './percentile.js';
+export { METRICS, evaluateMask, evaluateRegions } from './regions-metrics.js';
+export type { CaseMetrics, EvaluateOptions, MetricName, RegionMetrics } from './regions-metrics.js';
+export { aggregate } from './aggregate.js';
+export type { Aggregate } from './aggregate.js';
+export { baseName, caseId, isModalityName, isNiftiPath, isSegName, matchCases, selectSegmentations, stem } from './cases.js';
+export type { CaseMatch, CasePair } from './cases.js';
+export { REPORT_FORMATS, formatReport } from './report.js';
+export type { CaseResult, EvaluationReport, ReportFormat } from './report.js';
