@@ -44,7 +44,9 @@ export function loadStateDict(module: Module<never[], unknown>, data: Uint8Array
   }
   if (opts.strict !== false) for (const name of tensors.keys()) if (!own.has(name)) problems.push(`unexpected in file: ${name}`);
   if (problems.length) {
-    throw new StateDictError(`${source} does not fit the model (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${problems.join('\n  ')}`);
+    const shown = problems.slice(0, 20);
+    const more = problems.length > shown.length ? `\n  … and ${problems.length - shown.length} more` : '';
+    throw new StateDictError(`${source} does not fit the model (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${shown.join('\n  ')}${more}`);
   }
   for (const [name, t] of own) {
     const f = tensors.get(name);

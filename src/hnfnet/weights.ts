@@ -1,0 +1,53 @@
+/**
+ * A weights file is self-describing: the safetensors metadata holds the model configuration
+ * (`hnfnet_config`, JSON) and the preset name (`hnfnet_preset`), so inference and the demo
+ * rebuild the right model from the file alone.
+ */
+import { decodeSafetensors } from '../nn/safetensors.js';
+import { loadStateDict, saveStateDict } from '../nn/state-dict.js';
+import type { Device } from '../tensor/device.js';
+import { HnfnetError } from '../tensor/errors.js';
+import { buildModel, type SegmentationModel } from './build.js';
+import { presetConfig, type ModelConfig } from './config.js';
+
+export const CONFIG_KEY = 'hnfnet_config';
+export const PRESET_KEY = 'hnfnet_preset';
+
+export function weightsMetadata(config: ModelConfig, preset?: string): Record<string, string> {
+  return { [CONFIG_KEY]: JSON.stringify(config), ...(preset ? { [PRESET_KEY]: preset } : {}), format: 'pt' };
+}
+
+/** Serialises a model with its configuration. */
+export async function saveWeights(model: SegmentationModel, config: ModelConfig, preset?: string): Promise<Uint8Array> {
+  return saveStateDict(model, weightsMetadata(config, preset));
+}
+
+/** The configuration stored in a weights file (or the given fallback preset). */
+export function weightsConfig(bytes: Uint8Array, source: string, fallbackPreset?: string): { config: ModelConfig; preset: string | null } {
+  const { metadata } = decodeSafetensors(bytes, source);
+  const preset = metadata[PRESET_KEY] ?? null;
+  if (metadata[CONFIG_KEY]) {
+    try {
+      return { config: JSON.parse(metadata[CONFIG_KEY]) as ModelConfig, preset };
+    } catch {
+      throw new HnfnetError(`${source}: metadata "${CONFIG_KEY}" is not valid JSON`);
+    }
+  }
+  if (preset) return { config: presetConfig(preset), preset };
+  if (fallbackPreset) return { config: presetConfig(fallbackPreset), preset: fallbackPreset };
+  throw new HnfnetError(`${source} does not say which model it holds (no "${CONFIG_KEY}" or "${PRESET_KEY}" metadata); name the preset (--preset)`);
+}
+
+/** Builds the model a weights file describes and loads the weights (in eval mode). */
+export function loadModelFromWeights(bytes: Uint8Array, source: string, opts: { device?: Device; fallbackPreset?: string } = {}): { model: SegmentationModel; config: ModelConfig; preset: string | null } {
+  const { config, preset } = weightsConfig(bytes, source, opts.fallbackPreset);
+  const model = buildModel(config, opts.device ? { device: opts.device } : {});
+  try {
+    loadStateDict(model, bytes, { source });
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  model.eval();
+  return { model, config, preset };
+}
