@@ -1,0 +1,358 @@
+import { attachGrad, empty, type Tensor } from '../tensor/tensor.js';
+import type { KernelDef } from '../tensor/kernel.js';
+import { fmt } from '../tensor/shape.js';
+import { ShapeError } from '../tensor/errors.js';
+import { arg, sameDevice } from './util.js';
+import { planeChunks } from './pool.js';
+
+/**
+ * Instance normalisation over the D·H·W voxels of each (n, c) plane, with f32 sums that
+ * stay accurate when the mean is large next to the spread (1e4 ± 0.1: an f32 mean alone
+ * is only good to ~5e-4 there, which would be a 1e-2 error in y).
+ *
+ * Each plane is centred twice before anything is squared: k, its first voxel, is an f32
+ * from the data, so x − k is exact for data near k; m1 is the mean of x − k over a strided
+ * sample of ≤ 4096 voxels. The full pass then sums e = (x − k) − m1 and e² in strided
+ * partials, and the corrected two-pass formula gives
+ *   mean = k + (m1 + Σe/S),  var = Σe²/S − (Σe/S)²,
+ * exact for any shift; the shift only has to be near the mean for the subtraction to lose
+ * nothing, and a 4096-voxel sample is (its error enters as (m1 − mean)²/var, at worst
+ * S/4096 · 2⁻²⁴ relative). The mean is kept as the pair (k, m1 + Σe/S), never added up,
+ * so y = ((x − k) − mean_rel) · rstd keeps its precision. The sample costs a few thousand
+ * loads per plane instead of a third pass over x.
+ */
+const SAMPLE_LANES = 16;
+const MAX_SAMPLES = 4096;
+
+const shiftHelper = `
+fn shift_mean(p: u32) -> f32 {
+  var a = 0.0;
+  for (var j = 0u; j < ${SAMPLE_LANES}u; j = j + 1u) { a = a + part1[p * ${SAMPLE_LANES}u + j]; }
+  return a / f32(u.ns);
+}`;
+
+/** Pass 1: 16 strided partial sums of x − k over the sample of each plane. */
+const sampleKernel: KernelDef = {
+  name: 'instance_norm_sample',
+  inputs: ['x'],
+  outputs: ['part1'],
+  uniforms: [
+    { name: 'planes', type: 'u32' },
+    { name: 's', type: 'u32' },
+    { name: 'step', type: 'u32' },
+    { name: 'ns', type: 'u32' },
+  ],
+  workgroupSize: 64,
+  body: `  if (idx >= u.planes * ${SAMPLE_LANES}u) { return; }
+  let p = idx / ${SAMPLE_LANES}u;
+  let base = p * u.s;
+  let k = x[base];
+  var acc = 0.0;
+  for (var i = idx % ${SAMPLE_LANES}u; i < u.ns; i = i + ${SAMPLE_LANES}u) { acc = acc + (x[base + i * u.step] - k); }
+  part1[idx] = acc;`,
+};
+
+/**
+ * Layouts. Reductions read x (and g) as vec4 when a plane holds a multiple of 4 voxels, and
+ * the per-voxel passes handle 16 voxels (4 vec4s) an invocation when it holds a multiple of
+ * 16: on lavapipe every storage access is a per-lane, bounds-checked operation and every
+ * invocation pays for its index math, so both cut the time several-fold. Anything else
+ * takes the scalar path.
+ */
+const vecType = (vec: boolean) => (vec ? 'vec4<f32>' : 'f32');
+const hsum = (vec: boolean) => (vec ? 'fn hsum(v: vec4<f32>) -> f32 { return (v.x + v.y) + (v.z + v.w); }' : 'fn hsum(v: f32) -> f32 { return v; }');
+
+function cached(map: Map<string, KernelDef>, key: string, make: () => KernelDef): KernelDef {
+  let k = map.get(key);
+  if (!k) map.set(key, (k = make()));
+  return k;
+}
+
+const kernels = new Map<string, KernelDef>();
+
+/**
+ * Pass 2: per (plane, chunk), Σe and Σe² with e = (x − k) − m1, over a strided chunk.
+ * `sv` is the plane length in elements of the binding (voxels, or vec4s).
+ */
+function momentsKernel(vec: boolean): KernelDef {
+  const T = vecType(vec);
+  return cached(kernels, `moments${vec}`, () => ({
+    name: `instance_norm_moments${vec ? '_vec4' : ''}`,
+    inputs: [{ name: 'x', type: T }, 'part1'],
+    outputs: ['part2'],
+    uniforms: [
+      { name: 'planes', type: 'u32' },
+      { name: 'sv', type: 'u32' },
+      { name: 'chunks', type: 'u32' },
+      { name: 'ns', type: 'u32' },
+    ],
+    workgroupSize: 64,
+    helpers: `${shiftHelper}\n${hsum(vec)}`,
+    body: `  if (idx >= u.planes * u.chunks) { return; }
+  let p = idx / u.chunks;
+  let base = p * u.sv;
+  let k = ${T}(x[base]${vec ? '.x' : ''});
+  let m1 = ${T}(shift_mean(p));
+  var s1 = ${T}(0.0);
+  var s2 = ${T}(0.0);
+  for (var i = idx % u.chunks; i < u.sv; i = i + u.chunks) {
+    let e = (x[base + i] - k) - m1;
+    s1 = s1 + e;
+    s2 = s2 + e * e;
+  }
+  part2[2u * idx] = hsum(s1);
+  part2[2u * idx + 1u] = hsum(s2);`,
+  }));
+}
+
+/** Pass 3, one invocation per plane: stats = (k, mean − k, 1/σ, var). */
+const statsKernel: KernelDef = {
+  name: 'instance_norm_stats',
+  inputs: ['x', 'part1', 'part2'],
+  outputs: ['stats'],
+  uniforms: [
+    { name: 'planes', type: 'u32' },
+    { name: 's', type: 'u32' },
+    { name: 'chunks', type: 'u32' },
+    { name: 'ns', type: 'u32' },
+    { name: 'eps', type: 'f32' },
+  ],
+  workgroupSize: 64,
+  helpers: shiftHelper,
+  body: `  if (idx >= u.planes) { return; }
+  var s1 = 0.0;
+  var s2 = 0.0;
+  let b = idx * u.chunks;
+  for (var c = 0u; c < u.chunks; c = c + 1u) {
+    s1 = s1 + part2[2u * (b + c)];
+    s2 = s2 + part2[2u * (b + c) + 1u];
+  }
+  let inv = 1.0 / f32(u.s);
+  let c1 = s1 * inv;
+  let v = max(s2 * inv - c1 * c1, 0.0);
+  stats[4u * idx] = x[idx * u.s];
+  stats[4u * idx + 1u] = shift_mean(idx) + c1;
+  stats[4u * idx + 2u] = 1.0 / sqrt(v + u.eps);
+  stats[4u * idx + 3u] = v;`,
+};
+
+/**
+ * The shape of a per-voxel pass: one voxel per invocation, or 16 (4 vec4s of one plane).
+ * `each` is the statement for one element `e` (an index into the bound arrays) of plane `p`.
+ */
+function perVoxel(vec: boolean, each: string): string {
+  if (!vec) return `  if (idx >= u.n) { return; }\n  let p = idx / u.s;\n  let e = idx;\n${each}`;
+  return `  if (idx >= u.n / 16u) { return; }
+  let p = (16u * idx) / u.s;
+  for (var j = 0u; j < 4u; j = j + 1u) {
+    let e = 4u * idx + j;
+${each}
+  }`;
+}
+
+const perVoxelUniforms = [
+  { name: 'n', type: 'u32' },
+  { name: 's', type: 'u32' },
+  { name: 'c', type: 'u32' },
+] as const;
+
+/** Pass 4: y = x̂·w + b; weight and bias are optional bindings. */
+function normalizeKernel(hasW: boolean, hasB: boolean, vec: boolean): KernelDef {
+  const T = vecType(vec);
+  return cached(kernels, `norm${hasW}${hasB}${vec}`, () => ({
+    name: `instance_norm${vec ? '_vec4' : ''}`,
+    inputs: [{ name: 'x', type: T }, 'stats', ...(hasW ? ['w'] : []), ...(hasB ? ['b'] : [])],
+    outputs: [{ name: 'y', type: T }],
+    uniforms: perVoxelUniforms,
+    workgroupSize: 64,
+    body: perVoxel(
+      vec,
+      `    let xh = ((x[e] - ${T}(stats[4u * p])) - ${T}(stats[4u * p + 1u])) * stats[4u * p + 2u];
+    y[e] = xh${hasW ? ' * w[p % u.c]' : ''}${hasB ? ' + b[p % u.c]' : ''};`,
+    ),
+  }));
+}
+
+/** Backward pass 1: per (plane, chunk), Σg and Σg·x̂ in one read of g and x. */
+function backwardPartialKernel(vec: boolean): KernelDef {
+  const T = vecType(vec);
+  return cached(kernels, `bsums${vec}`, () => ({
+    name: `instance_norm_backward_sums${vec ? '_vec4' : ''}`,
+    inputs: [{ name: 'g', type: T }, { name: 'x', type: T }, 'stats'],
+    outputs: ['part'],
+    uniforms: [
+      { name: 'planes', type: 'u32' },
+      { name: 'sv', type: 'u32' },
+      { name: 'chunks', type: 'u32' },
+    ],
+    workgroupSize: 64,
+    helpers: hsum(vec),
+    body: `  if (idx >= u.planes * u.chunks) { return; }
+  let p = idx / u.chunks;
+  let base = p * u.sv;
+  let k = ${T}(stats[4u * p]);
+  let m = ${T}(stats[4u * p + 1u]);
+  let r = stats[4u * p + 2u];
+  var s1 = ${T}(0.0);
+  var s2 = ${T}(0.0);
+  for (var i = idx % u.chunks; i < u.sv; i = i + u.chunks) {
+    let gv = g[base + i];
+    s1 = s1 + gv;
+    s2 = s2 + gv * (((x[base + i] - k) - m) * r);
+  }
+  part[2u * idx] = hsum(s1);
+  part[2u * idx + 1u] = hsum(s2);`,
+  }));
+}
+
+/**
+ * Backward pass 2, one invocation per channel: merges the chunks of each plane (Σg, Σg·x̂
+ * per plane, for dx) and, over the batch, db = Σg and dw = Σg·x̂.
+ */
+const backwardChannelKernel: KernelDef = {
+  name: 'instance_norm_backward_channels',
+  inputs: ['part'],
+  outputs: ['psum', 'dw', 'db'],
+  uniforms: [
+    { name: 'batch', type: 'u32' },
+    { name: 'c', type: 'u32' },
+    { name: 'chunks', type: 'u32' },
+  ],
+  workgroupSize: 64,
+  body: `  if (idx >= u.c) { return; }
+  var tw = 0.0;
+  var tb = 0.0;
+  for (var n = 0u; n < u.batch; n = n + 1u) {
+    let p = n * u.c + idx;
+    var s1 = 0.0;
+    var s2 = 0.0;
+    for (var c = 0u; c < u.chunks; c = c + 1u) {
+      s1 = s1 + part[2u * (p * u.chunks + c)];
+      s2 = s2 + part[2u * (p * u.chunks + c) + 1u];
+    }
+    psum[2u * p] = s1;
+    psum[2u * p + 1u] = s2;
+    tb = tb + s1;
+    tw = tw + s2;
+  }
+  dw[idx] = tw;
+  db[idx] = tb;`,
+};
+
+/** Backward pass 3: dx = (w/σ)·(g − mean(g) − x̂·mean(g·x̂)). */
+function dxKernel(hasW: boolean, vec: boolean): KernelDef {
+  const T = vecType(vec);
+  return cached(kernels, `dx${hasW}${vec}`, () => ({
+    name: `instance_norm_backward${vec ? '_vec4' : ''}`,
+    inputs: [{ name: 'g', type: T }, { name: 'x', type: T }, 'stats', 'psum', ...(hasW ? ['w'] : [])],
+    outputs: [{ name: 'dx', type: T }],
+    uniforms: perVoxelUniforms,
+    workgroupSize: 64,
+    body: perVoxel(
+      vec,
+      `    let r = stats[4u * p + 2u];
+    let xh = ((x[e] - ${T}(stats[4u * p])) - ${T}(stats[4u * p + 1u])) * r;
+    let inv = 1.0 / f32(u.s);
+    dx[e] = (r${hasW ? ' * w[p % u.c]' : ''}) * (g[e] - psum[2u * p] * inv - xh * (psum[2u * p + 1u] * inv));`,
+    ),
+  }));
+}
+
+function checkArgs(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): void {
+  if (x.rank !== 5) throw new ShapeError(`instanceNorm3d: expected a 5-D [N, C, D, H, W] input, got ${fmt(x.shape)}`);
+  const c = x.shape[1]!;
+  for (const [name, t] of [['weight', weight], ['bias', bias]] as const) {
+    if (!t) continue;
+    sameDevice('instanceNorm3d', x, t);
+    if (t.size !== c || t.rank !== 1) throw new ShapeError(`instanceNorm3d: ${name} ${fmt(t.shape)} should be [${c}] for input ${fmt(x.shape)}`);
+  }
+  if (!(eps >= 0) || !Number.isFinite(eps)) throw new ShapeError(`instanceNorm3d: eps must be a non-negative number, got ${eps} (input ${fmt(x.shape)})`);
+  if (x.size === 0 && x.shape[0]! * c > 0) throw new ShapeError(`instanceNorm3d: input ${fmt(x.shape)} has no voxels to normalise`);
+}
+
+/** Per-plane statistics [N·C, 4] = (k, mean − k, 1/sqrt(var + eps), var) (no autograd). */
+export function instanceNormStats(x: Tensor, eps = 1e-5): Tensor {
+  const [n, c] = x.shape as [number, number];
+  const planes = n * c;
+  const s = x.size / planes;
+  const dev = x.device;
+  const step = Math.ceil(s / MAX_SAMPLES);
+  const ns = Math.ceil(s / step);
+  const vec = s % 4 === 0;
+  const sv = vec ? s / 4 : s;
+  const chunks = planeChunks(planes, sv);
+  const label = fmt(x.shape);
+  const part1 = empty([planes, SAMPLE_LANES], dev, 'instance_norm');
+  dev.dispatch(sampleKernel, { inputs: [arg(x)], outputs: [arg(part1)], uniforms: { planes, s, step, ns }, invocations: planes * SAMPLE_LANES, label });
+  const part2 = empty([planes, chunks, 2], dev, 'instance_norm');
+  dev.dispatch(momentsKernel(vec), { inputs: [arg(x), arg(part1)], outputs: [arg(part2)], uniforms: { planes, sv, chunks, ns }, invocations: planes * chunks, label });
+  const stats = empty([planes, 4], dev, 'instance_norm');
+  dev.dispatch(statsKernel, { inputs: [arg(x), arg(part1), arg(part2)], outputs: [arg(stats)], uniforms: { planes, s, chunks, ns, eps }, invocations: planes, label });
+  part1.dispose();
+  part2.dispose();
+  return stats;
+}
+
+/**
+ * Instance normalisation of [N, C, D, H, W], like F.instance_norm (no running stats):
+ * per (n, c), y = (x − mean)/sqrt(var + eps)·weight[c] + bias[c] with the biased variance
+ * over D·H·W. weight and bias are optional, independently.
+ */
+export function instanceNorm3d(x: Tensor, weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
+  checkArgs(x, weight, bias, eps);
+  const [n, c] = x.shape as [number, number];
+  const y = empty(x.shape, x.device, 'instance_norm');
+  if (x.size === 0) return y;
+  const s = x.size / (n * c);
+  const stats = instanceNormStats(x, eps);
+  const vec = s % 16 === 0;
+  x.device.dispatch(normalizeKernel(!!weight, !!bias, vec), {
+    inputs: [arg(x), arg(stats), ...(weight ? [arg(weight)] : []), ...(bias ? [arg(bias)] : [])],
+    outputs: [arg(y)],
+    uniforms: { n: x.size, s, c },
+    invocations: vec ? x.size / 16 : x.size,
+    label: fmt(x.shape),
+  });
+  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+  attachGrad('instance_norm3d', inputs, [y], [x, stats, ...(weight ? [weight] : [])], (g, [xs, st, w]) => {
+    const grads = instanceNormBackward(g[0]!, xs!, st!, w ?? null);
+    const out: Tensor[] = [grads.dx];
+    if (weight) out.push(grads.dw);
+    else grads.dw.dispose();
+    if (bias) out.push(grads.db);
+    else grads.db.dispose();
+    return out;
+  });
+  stats.dispose();
+  return y;
+}
+
+/** Gradients of instanceNorm3d from the upstream g, the input, its stats and the weight (no autograd). */
+export function instanceNormBackward(g: Tensor, x: Tensor, stats: Tensor, weight: Tensor | null): { dx: Tensor; dw: Tensor; db: Tensor } {
+  const [n, c] = x.shape as [number, number];
+  const planes = n * c;
+  const s = x.size / planes;
+  const dev = x.device;
+  const vec = s % 4 === 0;
+  const sv = vec ? s / 4 : s;
+  const chunks = planeChunks(planes, sv);
+  const label = fmt(x.shape);
+  const part = empty([planes, chunks, 2], dev, 'instance_norm_backward');
+  dev.dispatch(backwardPartialKernel(vec), { inputs: [arg(g), arg(x), arg(stats)], outputs: [arg(part)], uniforms: { planes, sv, chunks }, invocations: planes * chunks, label });
+  const psum = empty([planes, 2], dev, 'instance_norm_backward');
+  const dw = empty([c], dev, 'instance_norm_backward');
+  const db = empty([c], dev, 'instance_norm_backward');
+  dev.dispatch(backwardChannelKernel, { inputs: [arg(part)], outputs: [arg(psum), arg(dw), arg(db)], uniforms: { batch: n, c, chunks }, invocations: c, label });
+  part.dispose();
+  const dx = empty(x.shape, dev, 'instance_norm_backward');
+  const vec16 = s % 16 === 0;
+  dev.dispatch(dxKernel(!!weight, vec16), {
+    inputs: [arg(g), arg(x), arg(stats), arg(psum), ...(weight ? [arg(weight)] : [])],
+    outputs: [arg(dx)],
+    uniforms: { n: x.size, s, c },
+    invocations: vec16 ? x.size / 16 : x.size,
+    label,
+  });
+  psum.dispose();
+  return { dx, dw, db };
+}
