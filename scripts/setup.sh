@@ -41,5 +41,17 @@ SRC
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -t bookworm-backports mesa-vulkan-drivers
 fi
 
+# The browser tests (test/browser) drive Debian's Chromium through playwright-core; no test
+# tool ever downloads a browser. Without it they are skipped, saying why.
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "== installing Debian's chromium (headless WebGPU for the browser tests)"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+  else
+    echo "note: /usr/bin/chromium is missing, so the browser tests will be skipped; as root: apt-get install --no-install-recommends chromium" >&2
+  fi
+fi
+
 echo "== node $(node --version), npm $(npm --version)"
 npm ci --no-audit --no-fund

@@ -1,0 +1,148 @@
+/**
+ * Browser bundles with esbuild: the library (`npm run build:browser` → dist/hnfnet.browser.js),
+ * the browser test suite and the demo. Every bundle goes through `nodeFreePlugin`, which fails
+ * the build when a Node-only module is reachable from the entry: DESIGN.md §1 keeps fs,
+ * worker_threads and Dawn (`webgpu`) in `*.node.ts` files and src/cli, and a bundler that
+ * silently stubs them would only fail later, in a user's browser.
+ */
+import { builtinModules } from 'node:module';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import * as esbuild from 'esbuild';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const LIBRARY_ENTRY = path.join(ROOT, 'src/browser.ts');
+export const LIBRARY_OUTFILE = path.join(ROOT, 'dist/hnfnet.browser.js');
+/** The embeddable demo: `mountSegmenter` for other pages (see README, "Demo"). */
+export const SEGMENTER_ENTRY = path.join(ROOT, 'web/segmenter.ts');
+export const SEGMENTER_OUTFILE = path.join(ROOT, 'dist/hnfnet-segmenter.js');
+
+const NODE_BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+/** Packages that only work in Node: Dawn's bindings and the native CPU peers of the bench. */
+const NODE_PACKAGES = ['webgpu', 'onnxruntime-node'];
+
+/** Why an import cannot be in a browser bundle, or null when it can. */
+export function nodeOnlyReason(spec: string): string | null {
+  if (spec.startsWith('node:') || NODE_BUILTINS.has(spec) || NODE_BUILTINS.has(spec.split('/')[0]!)) return `"${spec}" is a Node built-in module`;
+  const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+  if (NODE_PACKAGES.includes(pkg)) return `"${spec}" is a Node-only package`;
+  return null;
+}
+
+/** Why a source file cannot be in a browser bundle, or null when it can. */
+export function nodeOnlyFile(file: string): string | null {
+  const rel = path.relative(ROOT, file).split(path.sep).join('/');
+  if (/\.node\.[cm]?[jt]s$/.test(rel)) return `${rel} is a Node-only file (*.node.ts)`;
+  if (rel.startsWith('src/cli/')) return `${rel} is the command line (src/cli), which is Node-only`;
+  return null;
+}
+
+/**
+ * Node's `process` global used bare (`process.env.X`) in a source file: it bundles fine and
+ * then throws "process is not defined" in a browser, at run time. Reading it as
+ * `(globalThis as …).process` is the portable spelling and is not flagged.
+ */
+export function bareProcessUse(source: string): { line: number; text: string } | null {
+  const lines = source.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const code = lines[i]!.replace(/\/\/.*$/, '');
+    if (/^\s*\*/.test(code)) continue;
+    if (/(^|[^\w.$])process\s*(\?\.|\.|\[)/.test(code) && !/typeof\s+process/.test(code)) return { line: i + 1, text: lines[i]!.trim() };
+  }
+  return null;
+}
+
+/** Fails the build on any Node-only import, naming the file that makes it. */
+export const nodeFreePlugin: esbuild.Plugin = {
+  name: 'hnfnet-node-free',
+  setup(build) {
+    build.onResolve({ filter: /.*/ }, (args) => {
+      if (args.kind === 'entry-point') return undefined;
+      const why = nodeOnlyReason(args.path);
+      if (!why) return undefined;
+      const from = args.importer ? path.relative(ROOT, args.importer) : '(entry)';
+      return { errors: [{ text: `browser bundle: ${from} imports ${why}; move that code to a *.node.ts file or src/cli (DESIGN.md §1)` }] };
+    });
+    // Resolved files, so that relative imports of Node-only files are caught whatever their spelling.
+    build.onLoad({ filter: /\.[cm]?[jt]s$/ }, async (args) => {
+      const why = nodeOnlyFile(args.path);
+      if (why) return { errors: [{ text: `browser bundle: reaches ${why}; only src/index.ts may import it (DESIGN.md §1)` }] };
+      if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
+      const use = bareProcessUse(await readFile(args.path, 'utf8'));
+      if (!use) return undefined;
+      const rel = path.relative(ROOT, args.path);
+      return { errors: [{ text: `browser bundle: ${rel}:${use.line} uses Node's \`process\` (${use.text}), which browsers do not have; read it through globalThis (see debugEnabled in src/tensor/device.ts)` }] };
+    });
+  },
+};
+
+export interface BundleOptions {
+  /** Where to write it; without one, the bundle stays in memory. */
+  outfile?: string;
+  minify?: boolean;
+  /** Inline source map (for in-memory bundles served by tests and the demo server). */
+  sourcemap?: boolean;
+}
+
+export interface Bundle {
+  code: string;
+  /** Source files in the bundle, relative to the repository root. */
+  inputs: string[];
+}
+
+/** Bundles one entry as an ES module for browsers. */
+export async function bundleForBrowser(entry: string, opts: BundleOptions = {}): Promise<Bundle> {
+  const result = await esbuild.build({
+    entryPoints: [entry],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    // Resolving package.json "browser" fields and conditions keeps fflate and friends on their browser builds.
+    conditions: ['browser'],
+    write: false,
+    metafile: true,
+    minify: opts.minify ?? false,
+    sourcemap: opts.sourcemap ? 'inline' : false,
+    logLevel: 'silent',
+    absWorkingDir: ROOT,
+    plugins: [nodeFreePlugin],
+    ...(opts.outfile ? { outfile: opts.outfile } : { outdir: path.join(ROOT, 'dist/.mem') }),
+  });
+  const out = result.outputFiles.find((f) => f.path.endsWith('.js'));
+  if (!out) throw new Error(`esbuild produced no JavaScript for ${entry}`);
+  if (opts.outfile) {
+    await mkdir(path.dirname(opts.outfile), { recursive: true });
+    await writeFile(opts.outfile, out.contents);
+  }
+  return { code: out.text, inputs: Object.keys(result.metafile.inputs) };
+}
+
+/** The library bundle (dist/hnfnet.browser.js, gitignored; built by `npm run build:browser` and by the tests). */
+export async function buildLibrary(outfile = LIBRARY_OUTFILE): Promise<Bundle> {
+  return bundleForBrowser(LIBRARY_ENTRY, { outfile });
+}
+
+/** Pretty message for an esbuild failure (its errors carry the plugin's text). */
+export function describeBuildError(e: unknown): string {
+  const errors = (e as { errors?: esbuild.Message[] }).errors;
+  if (!errors?.length) return e instanceof Error ? e.message : String(e);
+  return errors.map((m) => (m.location ? `${m.location.file}:${m.location.line}: ${m.text}` : m.text)).join('\n');
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  try {
+    for (const [entry, outfile] of [
+      [LIBRARY_ENTRY, LIBRARY_OUTFILE],
+      [SEGMENTER_ENTRY, SEGMENTER_OUTFILE],
+    ] as const) {
+      const t0 = performance.now();
+      const b = await bundleForBrowser(entry, { outfile, minify: outfile === SEGMENTER_OUTFILE });
+      console.log(`${path.relative(ROOT, outfile)}: ${(b.code.length / 1024).toFixed(0)} KiB from ${b.inputs.length} files in ${(performance.now() - t0).toFixed(0)} ms`);
+    }
+  } catch (e) {
+    console.error(describeBuildError(e));
+    process.exit(1);
+  }
+}

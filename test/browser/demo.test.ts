@@ -1,0 +1,151 @@
+/**
+ * The demo end to end in headless Chromium: a 48³ phantom, the tiny model trained for two
+ * steps on 16³ patches (enough to exercise training; its predictions mean nothing), 32³
+ * windows, then the overlay, the timing table, the downloaded NIfTI (read back with src/data
+ * and checked against the phantom's grid), a screenshot in test-output/, the weights' round
+ * trip through a file, cancel, and the page's message where there is no WebGPU.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generatePhantom, readNifti } from '../../src/data/index.js';
+import { weightsConfig } from '../../src/hnfnet/weights.js';
+import { ROOT } from '../../scripts/build-browser.js';
+import type { LocalServer } from '../../scripts/local-server.js';
+import { startDemoServer } from '../../web/serve.js';
+import { chromiumMissing, launchChromium, type Browser } from './chromium.js';
+
+const OUT = path.join(ROOT, 'test-output');
+const PHANTOM = { size: 48, seed: 1 };
+const QUERY = `?case=phantom&phantomSize=${PHANTOM.size}&phantomSeed=${PHANTOM.seed}&trainSteps=2&trainPatch=16&window=32`;
+const missing = chromiumMissing();
+if (missing) console.warn(`${path.basename(import.meta.url)} skipped: ${missing}`);
+/** Two training steps and eight 32³ windows on SwiftShader take about half a minute here. */
+const RUN_TIMEOUT_MS = 240_000;
+
+describe.skipIf(missing !== null)(`demo in headless Chromium${missing ? ` (skipped: ${missing})` : ''}`, () => {
+  let server: LocalServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    mkdirSync(OUT, { recursive: true });
+    server = await startDemoServer();
+    browser = await launchChromium({ downloadsPath: OUT, viewport: { width: 1280, height: 900 } });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it(
+    'segments a phantom: overlay drawn, timings listed, NIfTI on the input grid, screenshot saved',
+    async () => {
+      const { page } = browser;
+      await page.goto(server.url + QUERY);
+      await page.waitForSelector('.hnf-segmenter[data-state="ready"]', { timeout: 60_000 });
+      expect(await page.locator('.hnf-segmenter h2 small').textContent()).toMatch(/^WebGPU: /);
+      expect(await page.locator('.hnf-step').first().textContent()).toContain('48×48×48');
+
+      const t0 = performance.now();
+      await page.click('button[data-action="segment"]');
+      // Done, or an error on the status line (which would otherwise only show as a timeout).
+      await page
+        .waitForFunction(() => document.querySelector('.hnf-segmenter')?.getAttribute('data-state') === 'segmented' || document.querySelector('[role=status].hnf-error') !== null, null, {
+          timeout: RUN_TIMEOUT_MS,
+          polling: 500,
+        })
+        .catch((e: unknown) => {
+          throw new Error(`${String(e)}\npage says: ${browser.log.slice(-20).join('\n')}`);
+        });
+      expect(await page.locator('[role=status].hnf-error').count(), (await page.locator('[role=status]').textContent()) ?? '').toBe(0);
+      const wallMs = performance.now() - t0;
+      const status = (await page.locator('[role=status]').textContent()) ?? '';
+      const model = (await page.locator('.hnf-step').nth(1).textContent()) ?? '';
+      console.log(`demo: "${model.replace(/.*— /, '')}"; "${status}" (train + segment ${(wallMs / 1000).toFixed(1)} s in Chromium)`);
+      expect(status).toMatch(/^Done: 8 windows of 32³ in /);
+
+      // The overlay: prediction colours over a grey image; grey pixels have r = g = b.
+      expect(await page.locator('select[aria-label="overlay"]').inputValue()).toBe('prediction');
+      const coloured = await page.evaluate(() =>
+        Array.from(document.querySelectorAll<HTMLCanvasElement>("canvas.hnf-slice")).map((c) => {
+          const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+          let n = 0;
+          let lit = 0;
+          for (let i = 0; i < d.length; i += 4) {
+            if (d[i] !== d[i + 1] || d[i + 1] !== d[i + 2]) n++;
+            if (d[i]! + d[i + 1]! + d[i + 2]! > 0) lit++;
+          }
+          return { plane: c.dataset.plane, coloured: n, lit, pixels: d.length / 4 };
+        }),
+      );
+      for (const v of coloured) {
+        expect(v.lit, `${v.plane}: image drawn`).toBeGreaterThan(v.pixels / 10);
+        expect(v.coloured, `${v.plane}: overlay drawn`).toBeGreaterThan(0);
+      }
+
+      const rows = await page.locator('table.hnf-timings tbody tr').allTextContents();
+      expect(rows.length).toBeGreaterThan(3);
+      expect(rows.join(' ')).toMatch(/conv3d/);
+
+      // The download, read back in Node: the phantom's grid, BraTS 2018–2021 labels, the page's counts.
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('button[data-action="download"]')]);
+      expect(download.suggestedFilename()).toBe('phantom-1_hnfnet-seg.nii.gz');
+      const file = path.join(OUT, download.suggestedFilename());
+      await download.saveAs(file);
+      const vol = readNifti(readFileSync(file), { name: file });
+      const phantom = generatePhantom(PHANTOM);
+      expect(vol.dims).toEqual(phantom.dims);
+      const affineErr = Math.max(...vol.affine.flat().map((v, i) => Math.abs(v - phantom.affine.flat()[i]!)));
+      expect(affineErr, `affine ${JSON.stringify(vol.affine)} vs ${JSON.stringify(phantom.affine)}`).toBeLessThan(1e-6);
+      expect(vol.header.datatype).toBe('uint8');
+      const counts = new Map<number, number>();
+      for (const v of vol.data) counts.set(v, (counts.get(v) ?? 0) + 1);
+      expect([...counts.keys()].every((v) => [0, 1, 2, 4].includes(v))).toBe(true);
+      const note = (await page.locator('[data-result]').textContent()) ?? '';
+      const shown = /NCR\/NET (\d+), ED (\d+), ET (\d+)/.exec(note);
+      expect(shown, note).not.toBeNull();
+      expect([1, 2, 4].map((l) => counts.get(l) ?? 0)).toEqual(shown!.slice(1).map(Number));
+
+      await page.screenshot({ path: path.join(OUT, 'demo.png'), fullPage: true });
+    },
+    RUN_TIMEOUT_MS + 60_000,
+  );
+
+  it('saves the trained weights and loads them back from a file', async () => {
+    const { page } = browser;
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('button[data-action="save-weights"]')]);
+    const file = path.join(OUT, download.suggestedFilename());
+    await download.saveAs(file);
+    expect(weightsConfig(readFileSync(file), file).preset).toBe('tiny');
+    await page.setInputFiles('input[aria-label="weights file"]', file);
+    await page.waitForFunction(() => /weights from /.test(document.querySelector('[data-model]')?.textContent ?? ''), null, { timeout: 30_000 });
+    expect(await page.locator('[data-model]').textContent()).toMatch(/^tiny \(.* M parameters\) — weights from hnfnet-tiny\.safetensors$/);
+  }, 60_000);
+
+  it('cancels a running segmentation', async () => {
+    const { page } = browser;
+    // Flip TTA makes it 64 network calls, so that even a fast GPU is still busy when Cancel lands.
+    await page.check('input[aria-label="flip test-time augmentation"]');
+    await page.click('button[data-action="segment"]');
+    await page.waitForFunction(() => /^Window \d+ of|error/i.test(document.querySelector('[role=status]')?.textContent ?? '') || document.querySelector('[role=status].hnf-error') !== null, null, { timeout: 120_000 });
+    expect(await page.locator('[role=status]').textContent()).toMatch(/^Window \d+ of/);
+    await page.click('button[data-action="cancel"]');
+    await page.waitForFunction(() => /^Cancelled after/.test(document.querySelector('[role=status]')?.textContent ?? ''), null, { timeout: 120_000 });
+    expect(await page.locator('button[data-action="segment"]').isEnabled()).toBe(true);
+  }, 240_000);
+
+  it('says what to enable when the browser has no WebGPU', async () => {
+    const plain = await launchChromium({ webgpu: false });
+    try {
+      await plain.page.goto(server.url);
+      await plain.page.waitForSelector('.hnf-segmenter[data-state="no-webgpu"]', { timeout: 60_000 });
+      const text = (await plain.page.locator('.hnf-alert').textContent()) ?? '';
+      expect(text).toMatch(/no GPU adapter|no WebGPU/);
+      expect(text).toContain('--enable-unsafe-webgpu');
+      expect(await plain.page.locator('button[data-action="segment"]').isDisabled()).toBe(true);
+    } finally {
+      await plain.close();
+    }
+  }, 120_000);
+});

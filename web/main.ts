@@ -1,0 +1,30 @@
+/**
+ * The demo page: the segmenter mounted full-page. Query parameters set its options, so a link
+ * (or a test) can ask for a particular run, e.g. `?case=phantom&phantomSize=48&trainSteps=2`.
+ */
+import { mountSegmenter, type SegmenterOptions } from './segmenter.js';
+
+const q = new URLSearchParams(location.search);
+const num = (k: string): number | undefined => (q.has(k) && Number.isFinite(Number(q.get(k))) ? Number(q.get(k)) : undefined);
+
+const options: SegmenterOptions = {};
+const set = <K extends keyof SegmenterOptions>(k: K, v: SegmenterOptions[K] | undefined) => {
+  if (v !== undefined) options[k] = v;
+};
+set('phantomSize', num('phantomSize'));
+set('phantomSeed', num('phantomSeed'));
+set('trainSeconds', num('trainSeconds'));
+set('trainSteps', num('trainSteps'));
+set('trainPatch', num('trainPatch'));
+set('window', num('window'));
+set('overlap', num('overlap'));
+set('viewSize', num('viewSize'));
+if (q.get('case') === 'phantom') options.initialCase = 'phantom';
+if (q.has('weights')) options.weightsUrl = q.get('weights')!;
+if (q.has('tta')) options.tta = q.get('tta') !== '0';
+
+const app = document.getElementById('app');
+if (!app) throw new Error('index.html has no #app element');
+const segmenter = mountSegmenter(app, options);
+// For the console and the end-to-end test.
+(window as Window & { hnfnetSegmenter?: typeof segmenter }).hnfnetSegmenter = segmenter;

@@ -1,0 +1,519 @@
+/**
+ * The embeddable brain-tumour segmenter: `mountSegmenter(element, options)` puts the whole demo
+ * (case input, model, sliding-window inference with progress and cancel, slice viewer,
+ * download, kernel timings) into an element of any page. Plain DOM; one device per segmenter
+ * unless the host page hands one in.
+ */
+import type { Device } from '../src/browser.js';
+import { LimitError } from '../src/tensor/errors.js';
+import { setDefaultDevice } from '../src/tensor/tensor.js';
+import type { BratsCase } from '../src/data/brats-case.js';
+import type { Dims3 } from '../src/data/volume.js';
+import { presetConfig, type ModelConfig } from '../src/hnfnet/config.js';
+import type { SegmentationModel } from '../src/hnfnet/build.js';
+import { segmentCase } from '../src/hnfnet/inferencer.js';
+import { loadModelFromWeights, saveWeights } from '../src/hnfnet/weights.js';
+import { dice } from '../src/eval/dice.js';
+import { regionMasks } from '../src/eval/masks.js';
+import { caseFromFiles, describeCase, filesFromDrop, phantomCase } from './case-input.js';
+import { fill, formatBytes, formatMs, h, nextPaint } from './dom.js';
+import { downloadBytes, segmentationFile } from './download.js';
+import { openGpu } from './gpu.js';
+import { KernelProfiler, type KernelTiming } from './profiler.js';
+import { injectStyles } from './styles.js';
+import { timingTable } from './timing-table.js';
+import { trainOnPhantoms } from './train-demo.js';
+import { LABEL_COLOURS, LABEL_NAMES, SliceViewer, labelCentre } from './viewer.js';
+import { fittingWindow, windowOptions, type WindowOption } from './window-fit.js';
+
+export interface SegmenterOptions {
+  /** A WebGPU device of the host page's to share; by default the segmenter opens its own. */
+  device?: Device;
+  /** Edge of the generated phantom case, in voxels (default 64). */
+  phantomSize?: number;
+  phantomSeed?: number;
+  /** Load this case at start: 'phantom', or nothing. */
+  initialCase?: 'phantom';
+  /** Fetch weights (a .safetensors from `hnfnet train`) at start. */
+  weightsUrl?: string;
+  /** Training budget when no weights are given (default 60 s), and an optional step cap. */
+  trainSeconds?: number;
+  trainSteps?: number;
+  /** Training patch edge (default 32). */
+  trainPatch?: number;
+  /** Sliding-window edge (default 64, or the largest smaller one the adapter's limits allow). */
+  window?: number;
+  /** Fraction of a window shared with its neighbour (default 0.5). */
+  overlap?: number;
+  /** Test-time augmentation over the 8 flips (default off: 8× the work). */
+  tta?: boolean;
+  /** Largest edge of a slice view in CSS pixels (default 250). */
+  viewSize?: number;
+  onSegmented?: (r: SegmenterResult) => void;
+}
+
+export interface SegmenterResult {
+  caseId: string;
+  dims: Dims3;
+  /** Internal labels (1 NCR/NET, 2 ED, 3 ET) on the case's grid, x-fastest. */
+  labels: Uint8Array;
+  windows: number;
+  window: number;
+  ms: number;
+  timings: KernelTiming[];
+  /** Dice of WT, TC, ET against the case's own segmentation, when it has one. */
+  dice: Record<'WT' | 'TC' | 'ET', number> | null;
+}
+
+export interface Segmenter {
+  readonly element: HTMLElement;
+  /** Resolves once the GPU is open (or known to be missing). */
+  readonly ready: Promise<void>;
+  loadCase(c: BratsCase): void;
+  /** Trains a model if there is none, then segments the current case; null if cancelled or failed. */
+  segment(): Promise<SegmenterResult | null>;
+  cancel(): void;
+  destroy(): void;
+}
+
+interface LoadedModel {
+  model: SegmentationModel;
+  config: ModelConfig;
+  preset: string | null;
+  source: string;
+}
+
+type Overlay = 'prediction' | 'reference' | 'none';
+
+export function mountSegmenter(element: HTMLElement, options: SegmenterOptions = {}): Segmenter {
+  injectStyles(element.ownerDocument);
+  const root = h('div', { class: 'hnf-segmenter' });
+  element.append(root);
+
+  let device: Device | null = null;
+  let profiler: KernelProfiler | null = null;
+  let current: BratsCase | null = null;
+  let loaded: LoadedModel | null = null;
+  let prediction: Uint8Array | null = null;
+  let task: AbortController | null = null;
+  let destroyed = false;
+
+  // ---- layout ------------------------------------------------------------------------------
+  const adapterLine = h('small', {}, 'opening WebGPU…');
+  const alert = h('div', { class: 'hnf-alert', hidden: true, role: 'alert' });
+
+  const caseNote = h('p', { class: 'hnf-note' }, 'No case loaded.');
+  const filesInput = h('input', { type: 'file', multiple: true, accept: '.nii,.gz' });
+  const folderInput = h('input', { type: 'file', multiple: true });
+  folderInput.setAttribute('webkitdirectory', '');
+  const sizeSelect = h('select', { 'aria-label': 'phantom size' }, ...[48, 64, 96, 128].map((s) => h('option', { value: s }, `${s}³`)));
+  sizeSelect.value = String(options.phantomSize ?? 64);
+  const phantomButton = h('button', { type: 'button', 'data-action': 'phantom' }, 'Generate phantom');
+  const drop = h('div', { class: 'hnf-drop' }, 'or drop a case folder (or its files) here');
+
+  const weightsInput = h('input', { type: 'file', accept: '.safetensors', 'aria-label': 'weights file' });
+  const trainSeconds = h('input', { type: 'number', min: 5, max: 3600, step: 5, value: options.trainSeconds ?? 60, 'aria-label': 'training seconds' });
+  const trainButton = h('button', { type: 'button', 'data-action': 'train' }, 'Train on phantoms');
+  const saveButton = h('button', { type: 'button', disabled: true, 'data-action': 'save-weights' }, 'Save weights');
+  const modelNote = h('p', { class: 'hnf-note', 'data-model': '' }, 'No weights chosen: Segment trains the tiny model on phantoms first.');
+
+  const windowSelect = h('select', { 'aria-label': 'window size' });
+  const overlapInput = h('input', { type: 'number', min: 0, max: 0.9, step: 0.05, value: options.overlap ?? 0.5, 'aria-label': 'overlap' });
+  const ttaInput = h('input', { type: 'checkbox', 'aria-label': 'flip test-time augmentation' });
+  ttaInput.checked = options.tta ?? false;
+  const segmentButton = h('button', { type: 'button', class: 'hnf-primary', 'data-action': 'segment' }, 'Segment');
+  const cancelButton = h('button', { type: 'button', disabled: true, 'data-action': 'cancel' }, 'Cancel');
+  const progress = h('progress', { max: 1, value: 0 });
+  const runNote = h('p', { class: 'hnf-note', role: 'status' }, '');
+
+  const viewer = new SliceViewer(options.viewSize ?? 250);
+  const modalitySelect = h('select', { 'aria-label': 'modality' });
+  const overlaySelect = h('select', { 'aria-label': 'overlay' }, h('option', { value: 'prediction' }, 'prediction'), h('option', { value: 'reference' }, 'reference'), h('option', { value: 'none' }, 'none'));
+  const opacity = h('input', { type: 'range', min: 0, max: 1, step: 0.05, value: 0.5, 'aria-label': 'overlay opacity' });
+  const downloadButton = h('button', { type: 'button', disabled: true, 'data-action': 'download' }, 'Download segmentation (.nii.gz)');
+  const resultNote = h('p', { class: 'hnf-note', 'data-result': '' });
+  const timings = h('div', { class: 'hnf-step', hidden: true }, h('h3', {}, 'Kernel timings of the last run'));
+  const timingsBody = h('div');
+  timings.append(timingsBody);
+
+  const legend = h(
+    'div',
+    { class: 'hnf-legend' },
+    ...Object.entries(LABEL_NAMES).map(([k, name]) => h('span', { style: `--c: rgb(${LABEL_COLOURS[Number(k)]!.join(',')})` }, name)),
+  );
+
+  root.append(
+    h('h2', {}, 'hnfnet brain-tumour segmentation', adapterLine),
+    alert,
+    h(
+      'div',
+      { class: 'hnf-controls' },
+      h(
+        'section',
+        { class: 'hnf-step' },
+        h('h3', {}, '1 · Case'),
+        h('div', { class: 'hnf-row' }, h('label', { class: 'hnf-file' }, 'Choose files…', filesInput), h('label', { class: 'hnf-file' }, 'Choose folder…', folderInput)),
+        drop,
+        h('div', { class: 'hnf-row' }, phantomButton, sizeSelect),
+        caseNote,
+      ),
+      h(
+        'section',
+        { class: 'hnf-step' },
+        h('h3', {}, '2 · Model'),
+        h('div', { class: 'hnf-row' }, h('label', { class: 'hnf-file' }, 'Weights (.safetensors)…', weightsInput)),
+        h('div', { class: 'hnf-row' }, trainButton, 'for', trainSeconds, 's', saveButton),
+        modelNote,
+      ),
+      h(
+        'section',
+        { class: 'hnf-step' },
+        h('h3', {}, '3 · Segment'),
+        h('div', { class: 'hnf-row' }, h('label', {}, 'window ', windowSelect), h('label', {}, 'overlap ', overlapInput), h('label', {}, ttaInput, ' flips (TTA)')),
+        h('div', { class: 'hnf-row' }, segmentButton, cancelButton),
+        progress,
+        runNote,
+      ),
+    ),
+    h(
+      'div',
+      { class: 'hnf-main' },
+      h(
+        'section',
+        { class: 'hnf-step' },
+        h('div', { class: 'hnf-row' }, h('label', {}, 'image ', modalitySelect), h('label', {}, 'overlay ', overlaySelect), h('label', {}, 'opacity ', opacity), legend),
+        viewer.element,
+        h('div', { class: 'hnf-row' }, downloadButton),
+        resultNote,
+      ),
+      timings,
+    ),
+  );
+
+  // ---- state helpers -----------------------------------------------------------------------
+  const showError = (where: HTMLElement, e: unknown) => {
+    where.classList.add('hnf-error');
+    where.textContent = e instanceof Error ? e.message : String(e);
+  };
+  const clearError = (where: HTMLElement) => where.classList.remove('hnf-error');
+
+  const configForWindows = (): ModelConfig => loaded?.config ?? presetConfig('tiny');
+
+  function refreshWindows(): void {
+    const cfg = configForWindows();
+    const opts: WindowOption[] = device ? windowOptions(cfg, device.limits) : windowOptions(cfg, { maxBufferSize: Infinity, maxStorageBufferBindingSize: Infinity });
+    const wanted = Number(windowSelect.value) || options.window || 64;
+    fill(windowSelect, ...opts.map((o) => h('option', { value: o.size, disabled: !o.fits, title: `largest buffer ≈ ${formatBytes(o.bytes)}` }, `${o.size}³${o.fits ? '' : ' (too big for this GPU)'}`)));
+    const pick = fittingWindow(opts, wanted) ?? opts.find((o) => o.fits)?.size ?? opts[0]?.size ?? 32;
+    windowSelect.value = String(pick);
+    if (pick !== wanted && options.window && pick < options.window && device) {
+      runNote.textContent = `Window ${options.window}³ needs buffers beyond this adapter's limit (${formatBytes(Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize))}); using ${pick}³ instead.`;
+    }
+  }
+
+  function updateButtons(): void {
+    const busy = task !== null;
+    const gpu = device !== null;
+    phantomButton.disabled = busy;
+    trainButton.disabled = busy || !gpu;
+    segmentButton.disabled = busy || !gpu || !current;
+    cancelButton.disabled = !busy;
+    saveButton.disabled = busy || !loaded;
+    downloadButton.disabled = busy || !prediction;
+  }
+
+  function setOverlay(o: Overlay): void {
+    overlaySelect.value = o;
+    viewer.setLabels(o === 'prediction' ? prediction : o === 'reference' ? (current?.labels ?? null) : null);
+  }
+
+  function setModel(m: LoadedModel): void {
+    loaded?.model.dispose();
+    loaded = m;
+    const params = m.model.parameterCount();
+    modelNote.textContent = `${m.preset ?? m.config.kind} (${(params / 1e6).toFixed(2)} M parameters) — ${m.source}`;
+    clearError(modelNote);
+    refreshWindows();
+    updateButtons();
+  }
+
+  function loadCase(c: BratsCase): void {
+    current = c;
+    prediction = null;
+    caseNote.textContent = describeCase(c);
+    clearError(caseNote);
+    fill(modalitySelect, ...['T1', 'T1ce', 'T2', 'FLAIR'].map((m, i) => h('option', { value: i }, m)));
+    modalitySelect.value = '3';
+    viewer.setModality(3);
+    viewer.setCase({ dims: c.dims, spacing: c.spacing, images: c.images, modalities: ['T1', 'T1ce', 'T2', 'FLAIR'] });
+    const centre = c.labels ? labelCentre(c.labels, c.dims) : null;
+    if (centre) viewer.focus(centre);
+    setOverlay(c.labels ? 'reference' : 'none');
+    resultNote.textContent = '';
+    updateButtons();
+  }
+
+  /** Runs one cancellable task at a time; the Cancel button aborts it. */
+  async function run<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const ctl = new AbortController();
+    task = ctl;
+    updateButtons();
+    try {
+      return await fn(ctl.signal);
+    } finally {
+      task = null;
+      if (!destroyed) updateButtons();
+    }
+  }
+
+  /** Trains the tiny model; Cancel stops it early and keeps the model (`stopped`). */
+  async function train(): Promise<{ model: LoadedModel | null; stopped: boolean }> {
+    if (!device) return { model: null, stopped: false };
+    const dev = device;
+    const seconds = Number(trainSeconds.value) || 60;
+    clearError(runNote);
+    runNote.textContent = 'Training the tiny model on phantoms…';
+    progress.value = 0;
+    await nextPaint();
+    let stopped = false;
+    try {
+      const r = await run((signal) =>
+        trainOnPhantoms({
+          device: dev,
+          seconds,
+          ...(options.trainSteps ? { maxSteps: options.trainSteps } : {}),
+          ...(options.trainPatch ? { patch: options.trainPatch } : {}),
+          signal: signalWatch(signal, () => (stopped = true)),
+          onStep: (p) => {
+            progress.value = options.trainSteps ? Math.max(p.step / options.trainSteps, p.elapsedMs / p.budgetMs) : p.elapsedMs / p.budgetMs;
+            runNote.textContent = `Training: step ${p.step}, loss ${p.loss.toFixed(3)}, ${formatMs(p.elapsedMs)} of ${formatMs(p.budgetMs)}`;
+          },
+        }),
+      );
+      const first = r.losses[0];
+      const last = r.losses[r.losses.length - 1];
+      const m: LoadedModel = {
+        model: r.model,
+        config: r.config,
+        preset: r.preset,
+        source: `trained here for ${r.steps} steps in ${formatMs(r.ms)}${first !== undefined && last !== undefined ? `, loss ${first.toFixed(3)} → ${last.toFixed(3)}` : ''}`,
+      };
+      setModel(m);
+      runNote.textContent = stopped ? `Training stopped after ${r.steps} steps; the model is kept.` : 'Model ready.';
+      progress.value = 1;
+      return { model: m, stopped };
+    } catch (e) {
+      showError(runNote, e);
+      return { model: null, stopped };
+    }
+  }
+
+  async function segment(): Promise<SegmenterResult | null> {
+    if (!device || !current || !profiler) return null;
+    clearError(runNote);
+    let m = loaded;
+    if (!m) {
+      // Cancel during this implicit training cancels the segmentation too.
+      const t = await train();
+      if (!t.model || t.stopped) return null;
+      m = t.model;
+    }
+    const dev = device;
+    const prof = profiler;
+    const c = current;
+    const window = Number(windowSelect.value);
+    const overlap = Math.min(0.9, Math.max(0, Number(overlapInput.value) || 0));
+    progress.value = 0;
+    runNote.textContent = `Segmenting ${c.id} with ${window}³ windows…`;
+    await nextPaint();
+    const t0 = performance.now();
+    let done = 0;
+    let total = 0;
+    prof.start();
+    try {
+      const seg = await run((signal) =>
+        segmentCase(c, [(x) => m.model.call(x)], {
+          device: dev,
+          window,
+          overlap,
+          tta: ttaInput.checked ? 8 : 1,
+          signal,
+          onProgress: (d, t) => {
+            done = d;
+            total = t;
+            progress.value = d / t;
+            runNote.textContent = `Window ${d} of ${t} · ${formatMs(performance.now() - t0)}`;
+          },
+        }),
+      );
+      const ms = performance.now() - t0;
+      const rows = await prof.stop();
+      if (current !== c) {
+        // Another case was loaded meanwhile: these labels belong to a case no longer shown.
+        runNote.textContent = `Segmented ${c.id}, but another case is loaded now; run again for it.`;
+        return null;
+      }
+      prediction = seg.labels;
+      setOverlay('prediction');
+      const centre = labelCentre(seg.labels, c.dims);
+      if (centre) viewer.focus(centre);
+      const d = c.labels ? regionDice(seg.labels, c.labels) : null;
+      const counts = [1, 2, 3].map((l) => seg.labels.reduce((a, v) => a + (v === l ? 1 : 0), 0));
+      runNote.textContent = `Done: ${seg.windows} window${seg.windows === 1 ? '' : 's'} of ${window}³ in ${formatMs(ms)}.`;
+      resultNote.textContent =
+        `Voxels: NCR/NET ${counts[0]}, ED ${counts[1]}, ET ${counts[2]}.` + (d ? ` Dice against the case's segmentation: WT ${d.WT.toFixed(3)}, TC ${d.TC.toFixed(3)}, ET ${d.ET.toFixed(3)}.` : '');
+      fill(timingsBody, timingTable(rows, ms));
+      timings.hidden = false;
+      root.dataset.state = 'segmented';
+      const result: SegmenterResult = { caseId: c.id, dims: c.dims, labels: seg.labels, windows: seg.windows, window, ms, timings: rows, dice: d };
+      options.onSegmented?.(result);
+      updateButtons();
+      return result;
+    } catch (e) {
+      await prof.stop().catch(() => []);
+      if (e instanceof LimitError) {
+        const smaller = windowOptions(m.config, dev.limits).filter((o) => o.fits && o.size < window).pop();
+        runNote.classList.add('hnf-error');
+        fill(
+          runNote,
+          `Window ${window}³ is too big for this GPU: ${e.message}. `,
+          smaller ? h('button', { type: 'button', onclick: () => ((windowSelect.value = String(smaller.size)), void segment()) }, `Use ${smaller.size}³`) : 'No smaller window is available.',
+        );
+      } else if (/cancelled/i.test(e instanceof Error ? e.message : '')) {
+        runNote.textContent = `Cancelled after ${done} of ${total} windows.`;
+      } else showError(runNote, e);
+      return null;
+    }
+  }
+
+  // ---- wiring ------------------------------------------------------------------------------
+  const loadFiles = async (files: File[]) => {
+    try {
+      caseNote.textContent = `Reading ${files.length} file(s)…`;
+      clearError(caseNote);
+      loadCase(await caseFromFiles(files));
+    } catch (e) {
+      showError(caseNote, e);
+    }
+  };
+  filesInput.addEventListener('change', () => void loadFiles(Array.from(filesInput.files ?? [])));
+  folderInput.addEventListener('change', () => void loadFiles(Array.from(folderInput.files ?? [])));
+  drop.addEventListener('dragover', (ev) => {
+    ev.preventDefault();
+    drop.classList.add('hnf-over');
+  });
+  drop.addEventListener('dragleave', () => drop.classList.remove('hnf-over'));
+  drop.addEventListener('drop', (ev) => {
+    ev.preventDefault();
+    drop.classList.remove('hnf-over');
+    if (ev.dataTransfer) void filesFromDrop(ev.dataTransfer).then(loadFiles, (e: unknown) => showError(caseNote, e));
+  });
+  phantomButton.addEventListener('click', () => {
+    caseNote.textContent = 'Generating…';
+    // Let the note paint before the (synchronous) generation.
+    setTimeout(() => loadCase(phantomCase(Number(sizeSelect.value), options.phantomSeed ?? 1)), 0);
+  });
+  weightsInput.addEventListener('change', () => {
+    const f = weightsInput.files?.[0];
+    if (!f) return;
+    if (!device) {
+      showError(modelNote, new Error('Weights need WebGPU, which this page could not open (see above).'));
+      return;
+    }
+    const dev = device;
+    void f.arrayBuffer().then(
+      (buf) => {
+        try {
+          const r = loadModelFromWeights(new Uint8Array(buf), f.name, { device: dev });
+          setModel({ ...r, source: `weights from ${f.name}` });
+        } catch (e) {
+          showError(modelNote, e);
+        }
+      },
+      (e: unknown) => showError(modelNote, e),
+    );
+  });
+  trainButton.addEventListener('click', () => void train());
+  saveButton.addEventListener('click', () => {
+    if (!loaded) return;
+    const m = loaded;
+    void saveWeights(m.model, m.config, m.preset ?? undefined).then((bytes) => downloadBytes(`hnfnet-${m.preset ?? m.config.kind}.safetensors`, bytes));
+  });
+  segmentButton.addEventListener('click', () => void segment());
+  cancelButton.addEventListener('click', () => task?.abort());
+  modalitySelect.addEventListener('change', () => viewer.setModality(Number(modalitySelect.value)));
+  overlaySelect.addEventListener('change', () => setOverlay(overlaySelect.value as Overlay));
+  opacity.addEventListener('input', () => viewer.setOpacity(Number(opacity.value)));
+  downloadButton.addEventListener('click', () => {
+    if (!current || !prediction) return;
+    const f = segmentationFile(current, prediction);
+    downloadBytes(f.name, f.bytes, 'application/gzip');
+  });
+
+  // ---- start -------------------------------------------------------------------------------
+  refreshWindows();
+  updateButtons();
+  if (options.initialCase === 'phantom') loadCase(phantomCase(options.phantomSize ?? 64, options.phantomSeed ?? 1));
+
+  const ready = (async () => {
+    if (options.device) device = options.device;
+    else {
+      const g = await openGpu();
+      if (!g.ok) {
+        adapterLine.textContent = 'no WebGPU';
+        alert.hidden = false;
+        fill(alert, h('strong', {}, g.title), h('ul', {}, ...g.remedy.map((r) => h('li', {}, r))), h('p', { class: 'hnf-note' }, 'Cases can still be loaded and viewed; training and segmentation need WebGPU.'));
+        root.dataset.state = 'no-webgpu';
+        return;
+      }
+      device = g.device;
+    }
+    if (destroyed) return;
+    // Library calls that create tensors without naming a device use the default one.
+    setDefaultDevice(device);
+    profiler = new KernelProfiler(device);
+    adapterLine.textContent = `WebGPU: ${device.adapterInfo}`;
+    refreshWindows();
+    updateButtons();
+    if (options.weightsUrl) {
+      try {
+        const res = await fetch(options.weightsUrl);
+        if (!res.ok) throw new Error(`${options.weightsUrl}: HTTP ${res.status}`);
+        const r = loadModelFromWeights(new Uint8Array(await res.arrayBuffer()), options.weightsUrl, { device });
+        setModel({ ...r, source: `weights from ${options.weightsUrl}` });
+      } catch (e) {
+        showError(modelNote, e);
+      }
+    }
+    root.dataset.state = 'ready';
+  })();
+
+  return {
+    element: root,
+    ready,
+    loadCase,
+    segment,
+    cancel: () => task?.abort(),
+    destroy() {
+      destroyed = true;
+      task?.abort();
+      loaded?.model.dispose();
+      loaded = null;
+      root.remove();
+    },
+  };
+}
+
+/** Calls `onAbort` when the signal fires, and passes the signal on. */
+function signalWatch(signal: AbortSignal, onAbort: () => void): AbortSignal {
+  signal.addEventListener('abort', onAbort, { once: true });
+  return signal;
+}
+
+/** Dice of the nested regions, prediction against reference (both internal labels). */
+function regionDice(pred: Uint8Array, ref: Uint8Array): Record<'WT' | 'TC' | 'ET', number> {
+  // Internal labels keep ET at 3 (src/data's LABELS).
+  const p = regionMasks(pred, 3);
+  const r = regionMasks(ref, 3);
+  return { WT: dice(p.WT, r.WT), TC: dice(p.TC, r.TC), ET: dice(p.ET, r.ET) };
+}
