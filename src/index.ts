@@ -4,3 +4,5 @@
  */
 import './tensor/device.node.js';
 export * from './core.js';
+// Node additions of the data pipeline: paths, case folders, worker-thread loaders.
+export * from './data/index.node.js';

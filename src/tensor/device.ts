@@ -122,7 +122,11 @@ export class Device {
   }
 
   static async create(opts: DeviceOptions = {}): Promise<Device> {
-    if (opts.device) return new Device(opts.device, 'device handed in', opts.gpu ?? null, opts);
+    if (opts.device) {
+      // Kernels pick variants by adapter (software rasterisers differ from GPUs), so describe it.
+      const info = (opts.device as { adapterInfo?: GPUAdapterInfo }).adapterInfo ?? opts.adapter?.info;
+      return new Device(opts.device, describeAdapter(info) || 'device handed in', opts.gpu ?? null, opts);
+    }
     const gpu = opts.adapter ? (opts.gpu ?? null) : (opts.gpu ?? findGPU());
     const adapter = opts.adapter ?? (await requestAdapter(gpu!, opts.powerPreference));
     const requiredLimits: Record<string, number> = {};
@@ -130,9 +134,7 @@ export class Device {
     const requiredFeatures: GPUFeatureName[] = [];
     if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'hnfnet' });
-    const info = adapter.info;
-    const desc = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s).join(' ') || 'unknown adapter';
-    return new Device(device, desc, gpu, opts);
+    return new Device(device, describeAdapter(adapter.info) || 'unknown adapter', gpu, opts);
   }
 
   get isLost(): boolean {
@@ -440,6 +442,10 @@ class PassTimer {
     this.querySet.destroy();
     this.resolveBuffer.destroy();
   }
+}
+
+function describeAdapter(info: GPUAdapterInfo | undefined): string {
+  return [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s).join(' ');
 }
 
 function summarize(labels: string[]): string {
