@@ -10,4 +10,10 @@ export interface Command {
 
 export const commands: Record<string, () => Promise<Command>> = {
   conformance: async () => (await import('./conformance-command.js')).command,
+  inspect: async () => (await import('./inspect-command.js')).command,
+  eval: async () => (await import('./eval-command.js')).command,
+  summary: async () => (await import('./summary-command.js')).command,
+  infer: async () => (await import('./infer-command.js')).command,
+  train: async () => (await import('./train-command.js')).command,
+  plot: async () => (await import('./plot-command.js')).command,
 };

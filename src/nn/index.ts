@@ -6,3 +6,4 @@ export { ReLU, LeakyReLU, Sigmoid } from './layers/activation.js';
 export { Sequential, ModuleList, Identity } from './layers/container.js';
 export { encodeSafetensors, decodeSafetensors, SafetensorsError, type SafeTensor, type SafeDType } from './safetensors.js';
 export { saveStateDict, loadStateDict, StateDictError, type LoadOptions } from './state-dict.js';
+export { Adam } from './optim/adam.js';

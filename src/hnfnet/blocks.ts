@@ -1,0 +1,112 @@
+/**
+ * The building blocks shared by HNF-Net and the 3D U-Net: conv → norm → ReLU, and the
+ * residual block of the PMF branches. Forward passes free every intermediate handle as soon
+ * as the next op has consumed it; autograd keeps its own references to what it needs.
+ */
+import { add } from '../kernels/broadcast.js';
+import { relu } from '../kernels/unary.js';
+import { Conv3d } from '../nn/layers/conv.js';
+import { InstanceNorm3d } from '../nn/layers/norm.js';
+import { Module } from '../nn/module.js';
+import type { Device } from '../tensor/device.js';
+import type { Generator } from '../tensor/random.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { NormConfig } from './config.js';
+import type { IntraScaleSDE } from './sde.js';
+
+/** What every layer constructor needs: one seeded generator drawn in construction order, so a seed fixes all weights. */
+export interface BuildContext {
+  generator: Generator;
+  device?: Device;
+  norm: NormConfig;
+}
+
+export function conv(ctx: BuildContext, inCh: number, outCh: number, kernel: number, opts: { stride?: number; bias?: boolean } = {}): Conv3d {
+  return new Conv3d(inCh, outCh, kernel, {
+    stride: opts.stride ?? 1,
+    padding: (kernel - 1) / 2,
+    bias: opts.bias ?? false,
+    // He init suits the ReLU nets here; with kaiming the Conv3d zeroes biases.
+    init: 'kaiming_normal',
+    generator: ctx.generator,
+    ...(ctx.device ? { device: ctx.device } : {}),
+  });
+}
+
+export function norm(ctx: BuildContext, channels: number): InstanceNorm3d {
+  return new InstanceNorm3d(channels, { affine: ctx.norm.affine, eps: ctx.norm.eps, ...(ctx.device ? { device: ctx.device } : {}) });
+}
+
+/** conv (no bias: the norm's shift makes it redundant) → instance norm → optional ReLU. */
+export class ConvNormAct extends Module {
+  readonly conv: Conv3d;
+  readonly norm: InstanceNorm3d;
+  readonly act: boolean;
+
+  constructor(
+    ctx: BuildContext,
+    inCh: number,
+    outCh: number,
+    kernel: number,
+    opts: { stride?: number; act?: boolean } = {},
+  ) {
+    super();
+    this.act = opts.act ?? true;
+    this.conv = this.registerModule('conv', conv(ctx, inCh, outCh, kernel, { stride: opts.stride ?? 1 }));
+    this.norm = this.registerModule('norm', norm(ctx, outCh));
+  }
+
+  forward(x: Tensor): Tensor {
+    const c = this.conv.call(x);
+    const n = this.norm.call(c);
+    c.dispose();
+    if (!this.act) return n;
+    const y = relu(n);
+    n.dispose();
+    return y;
+  }
+}
+
+/**
+ * HRNet's basic block: 3³ conv → norm → ReLU → 3³ conv → norm → (intra-scale SDE) → + x →
+ * ReLU. The SDE sits where SE-ResNet puts its squeeze-excitation: on the residual branch,
+ * before the addition.
+ */
+export class ResidualBlock extends Module {
+  readonly conv1: Conv3d;
+  readonly norm1: InstanceNorm3d;
+  readonly conv2: Conv3d;
+  readonly norm2: InstanceNorm3d;
+  readonly se: IntraScaleSDE | null;
+
+  constructor(ctx: BuildContext, channels: number, se: IntraScaleSDE | null) {
+    super();
+    this.conv1 = this.registerModule('conv1', conv(ctx, channels, channels, 3));
+    this.norm1 = this.registerModule('norm1', norm(ctx, channels));
+    this.conv2 = this.registerModule('conv2', conv(ctx, channels, channels, 3));
+    this.norm2 = this.registerModule('norm2', norm(ctx, channels));
+    this.se = se ? this.registerModule('se', se) : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    let t = this.conv1.call(x);
+    let u = this.norm1.call(t);
+    t.dispose();
+    t = relu(u);
+    u.dispose();
+    u = this.conv2.call(t);
+    t.dispose();
+    t = this.norm2.call(u);
+    u.dispose();
+    if (this.se) {
+      u = this.se.call(t);
+      t.dispose();
+      t = u;
+    }
+    u = add(t, x);
+    t.dispose();
+    t = relu(u);
+    u.dispose();
+    return t;
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * HNF-Net / HNF-Netv2 (one class; the SDE blocks are switched by the config):
+ *
+ *   stem:     full-scale 3³ conv blocks (4 → 32)                      → skip
+ *   down:     stride-2 3³ conv block into 1/2 scale
+ *   pmf1..4:  PMF modules with 1, 2, 3, 4 branches at 1/2 … 1/16 (pmf.ts)
+ *   inter_sde (HNF-Netv2): between the last two PMF modules, after the fusion (sde.ts)
+ *   all branches trilinearly upsampled to 1/2 scale and concatenated (Σ widths channels)
+ *   ema:      EM attention unit on the concatenation (ema-unit.ts)
+ *   up:       1×1×1 conv block to 32 channels, trilinear upsampling to full scale, + skip
+ *   decoder:  full-scale 3³ conv blocks (32 channels)
+ *   head:     1×1×1 conv to the region logits (WT, TC, ET)
+ *
+ * Parameter names are PyTorch-style dotted paths from these member names, e.g.
+ * `pmf3.branches.1.0.conv1.weight` (PMF 3, branch 1 at 1/4 scale, residual block 0) or
+ * `pmf4.fuse.0.3.conv.weight` (PMF 4's path from branch 3 into branch 0).
+ */
+import { add } from '../kernels/broadcast.js';
+import { cat } from '../kernels/concat.js';
+import { interpolate } from '../kernels/interpolate.js';
+import type { Conv3d } from '../nn/layers/conv.js';
+import { Sequential } from '../nn/layers/container.js';
+import { Module } from '../nn/module.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { conv, ConvNormAct, type BuildContext } from './blocks.js';
+import type { HnfnetConfig } from './config.js';
+import { EMAUnit } from './ema-unit.js';
+import { checkInputShape } from './input.js';
+import { PMF } from './pmf.js';
+import { InterScaleSDE } from './sde.js';
+
+export class HNFNet extends Module {
+  readonly stem: Sequential;
+  readonly down: ConvNormAct;
+  readonly pmfs: PMF[];
+  readonly interSde: InterScaleSDE | null;
+  readonly ema: EMAUnit;
+  readonly up: ConvNormAct;
+  readonly decoder: Sequential;
+  readonly head: Conv3d;
+
+  constructor(
+    ctx: BuildContext,
+    readonly config: HnfnetConfig,
+  ) {
+    super();
+    const c = config;
+    const s = c.stemChannels;
+    this.stem = this.registerModule('stem', new Sequential(...Array.from({ length: c.encoderConvs }, (_, i) => new ConvNormAct(ctx, i === 0 ? c.inChannels : s, s, 3))));
+    this.down = this.registerModule('down', new ConvNormAct(ctx, s, c.widths[0]!, 3, { stride: 2 }));
+    const sde = c.intraSde ? { reduction: c.sdeReduction } : null;
+    const n = c.widths.length;
+    this.pmfs = c.widths.map((_, k) => this.registerModule(`pmf${k + 1}`, new PMF(ctx, c.widths.slice(0, k + 1), c.blocks[k]!, sde)));
+    this.interSde = c.interSde ? this.registerModule('inter_sde', new InterScaleSDE(ctx, c.widths.slice(0, n - 1))) : null;
+    const total = c.widths.reduce((a, w) => a + w, 0);
+    this.ema = this.registerModule('ema', new EMAUnit(ctx, total, { bases: c.emaBases, stages: c.emaStages, momentum: c.emaMomentum, renormalize: c.emaRenormalize }));
+    this.up = this.registerModule('up', new ConvNormAct(ctx, total, s, 1));
+    this.decoder = this.registerModule('decoder', new Sequential(...Array.from({ length: c.decoderConvs }, () => new ConvNormAct(ctx, s, s, 3))));
+    this.head = this.registerModule('head', conv(ctx, s, c.outChannels, 1, { bias: true }));
+  }
+
+  forward(x: Tensor): Tensor {
+    checkInputShape(x.shape, this.config, 'hnfnet');
+    const skip = this.stem.call(x);
+    let feats: Tensor[] = [this.down.call(skip)];
+    this.pmfs.forEach((pmf, k) => {
+      let next = pmf.call(feats);
+      for (const f of feats) f.dispose();
+      if (this.interSde && k === this.pmfs.length - 2) {
+        const enhanced = this.interSde.call(next);
+        for (const f of next) f.dispose();
+        next = enhanced;
+      }
+      feats = next;
+    });
+    const half = feats[0]!.shape.slice(2);
+    const parts = feats.map((f, i) => (i === 0 ? f : interpolate(f, { size: half })));
+    const joined = cat(parts, 1);
+    for (const p of parts) p.dispose();
+    for (const f of feats) f.dispose();
+    const attended = this.ema.call(joined);
+    joined.dispose();
+    const narrowed = this.up.call(attended);
+    attended.dispose();
+    const full = interpolate(narrowed, { size: skip.shape.slice(2) });
+    narrowed.dispose();
+    const merged = add(full, skip);
+    full.dispose();
+    skip.dispose();
+    const decoded = this.decoder.call(merged);
+    merged.dispose();
+    const logits = this.head.call(decoded);
+    decoded.dispose();
+    return logits;
+  }
+}
