@@ -9,6 +9,7 @@ export interface Command {
 }
 
 export const commands: Record<string, () => Promise<Command>> = {
+  start: async () => (await import('./start-command.js')).command,
   conformance: async () => (await import('./conformance-command.js')).command,
   inspect: async () => (await import('./inspect-command.js')).command,
   eval: async () => (await import('./eval-command.js')).command,

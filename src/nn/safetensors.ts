@@ -82,7 +82,7 @@ export function decodeSafetensors(data: Uint8Array, source = 'safetensors data')
     const need = e.shape.reduce((a, d) => a * d, 1) * ITEM[e.dtype as SafeDType];
     if (end - b !== need) throw new SafetensorsError(`${source}: "${name}" spans ${end - b} bytes, its ${e.dtype}[${e.shape.join(', ')}] needs ${need}`);
     if (end > body.byteLength) throw new SafetensorsError(`${source}: "${name}" ends at byte ${end} of the data, which has only ${body.byteLength} (file truncated)`);
-    tensors.set(name, { dtype: e.dtype as SafeDType, shape: e.shape, bytes: body.slice(b, end) });
+    tensors.set(name, { dtype: e.dtype as SafeDType, shape: e.shape, bytes: new Uint8Array(body.subarray(b, end)) });
   }
   return { tensors, metadata };
 }
@@ -93,6 +93,8 @@ export function f32Bytes(a: Float32Array): Uint8Array {
 }
 
 export function bytesToF32(b: Uint8Array): Float32Array {
-  const copy = b.slice();
+  // `new Uint8Array(b)` always copies into a fresh buffer at offset 0; `slice()` would not
+  // for a Node Buffer (its slice is a view into a shared pool).
+  const copy = new Uint8Array(b);
   return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
 }

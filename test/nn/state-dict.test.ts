@@ -66,6 +66,15 @@ describe('safetensors state dict', () => {
     for (const [name, t] of a.stateDict()) expect(Array.from(await b.stateDict().get(name)!.data())).toEqual(Array.from(await t.data()));
   });
 
+  it('loads from a Node Buffer (a view into a shared pool) as from a plain array', async () => {
+    const a = new Net(5);
+    const bytes = await saveStateDict(a);
+    const pooled = Buffer.concat([Buffer.from('padding'), Buffer.from(bytes)]).subarray(7);
+    const b = new Net(6);
+    loadStateDict(b, pooled);
+    for (const [name, t] of a.stateDict()) expect(Array.from(await b.stateDict().get(name)!.data())).toEqual(Array.from(await t.data()));
+  });
+
   it('a file that does not fit reports every mismatch at once and changes nothing', async () => {
     const wide = new Net(1, 4);
     const narrow = new Net(2, 3);

@@ -1,0 +1,84 @@
+/** `hnfnet plot RUN`: the run's loss, validation Dice and learning-rate curves as SVG (and PNG where a converter exists). */
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { stat, writeFile } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import { renderSvg, trainingPanels } from '../hnfnet/train-curves.js';
+import { checkKnown, optFlag, optString, parseArgs, UsageError } from './args.js';
+import type { Command } from './commands.js';
+import { readLog, type StartLine, type StepLine, type ValLine } from './run-log.js';
+
+const USAGE = `hnfnet plot RUN [--out FILE.svg] [--no-png]
+
+Reads RUN/log.jsonl and writes RUN/curves.svg (or --out): training loss per step with its
+epoch means and the Dice and BCE terms, validation Dice per region (WT, TC, ET, mean), and
+the learning rate, against epochs. Also writes a PNG next to it when rsvg-convert or
+ImageMagick (magick / convert) is on PATH; without one the PNG is skipped (and said so).`;
+
+function onPath(name: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, name);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/**
+ * Converts an SVG to PNG with the first converter on PATH that succeeds. Returns the tool used,
+ * or null with the reason (none installed, or each one's failure).
+ */
+export function svgToPng(svgPath: string, pngPath: string): { tool: string | null; note: string } {
+  const tools: [string, string[]][] = [
+    ['rsvg-convert', ['-o', pngPath, svgPath]],
+    ['magick', [svgPath, pngPath]],
+    ['convert', [svgPath, pngPath]],
+  ];
+  const failed: string[] = [];
+  for (const [tool, args] of tools) {
+    const exe = onPath(tool);
+    if (!exe) continue;
+    const r = spawnSync(exe, args, { stdio: 'ignore', timeout: 60_000 });
+    if (r.status === 0) return { tool, note: tool };
+    failed.push(`${tool} failed (${r.status === null ? (r.signal ?? r.error?.message ?? 'no status') : `exit ${r.status}`})`);
+  }
+  return { tool: null, note: failed.length ? failed.join('; ') : 'neither rsvg-convert nor ImageMagick is on PATH' };
+}
+
+export const command: Command = {
+  summary: 'plot a training run’s loss and Dice curves (SVG, and PNG when a converter exists)',
+  usage: USAGE,
+  async run(argv: string[]): Promise<number> {
+    const a = parseArgs(argv, ['no-png']);
+    checkKnown(a, ['out', 'no-png'], 'plot');
+    const run = a.positional[0];
+    if (!run || a.positional.length > 1) throw new UsageError(`usage: ${USAGE}`);
+    const logPath = (await stat(run).catch(() => null))?.isDirectory() ? join(run, 'log.jsonl') : run;
+    const lines = await readLog(logPath).catch((e: NodeJS.ErrnoException) => {
+      throw new UsageError(`hnfnet plot: cannot read ${logPath} (${e.code ?? e.message})`);
+    });
+    const steps = lines.filter((l): l is StepLine => l.type === 'step');
+    const vals = lines.filter((l): l is ValLine => l.type === 'val');
+    const start = lines.find((l): l is StartLine => l.type === 'start');
+    const spe = start?.steps_per_epoch;
+    const svg = renderSvg(trainingPanels({ steps, vals, ...(spe ? { stepsPerEpoch: spe } : {}) }), {
+      title: `${run}${start ? ` — ${start.model}, ${start.train_cases} training cases` : ''}`,
+      xLabel: spe ? 'epoch' : 'step',
+    });
+    const out = optString(a, 'out') ?? join((await stat(run).catch(() => null))?.isDirectory() ? run : '.', 'curves.svg');
+    await writeFile(out, svg);
+    const best = vals.reduce<ValLine | null>((b, v) => (!b || v.mean > b.mean ? v : b), null);
+    console.log(`wrote ${out} (${steps.length} steps, ${vals.length} validations${best ? `, best mean Dice ${best.mean.toFixed(4)} after epoch ${best.epoch}` : ''})`);
+    if (!optFlag(a, 'no-png')) {
+      const png = out.replace(/\.svg$/i, '') + '.png';
+      const { tool, note } = svgToPng(out, png);
+      console.log(tool ? `wrote ${png} (${tool})` : `no PNG: ${note} (the SVG opens in any browser)`);
+    }
+    return 0;
+  },
+};
