@@ -1,0 +1,90 @@
+import { attachGrad, type Tensor } from '../tensor/tensor.js';
+import type { Device } from '../tensor/device.js';
+import type { KernelDef } from '../tensor/kernel.js';
+import { sameDevice } from './util.js';
+import { sum } from './reduce.js';
+import { convGeometry, convGeometryOf, type Conv3dKernelOptions, type ConvGeometry } from './conv3d-geometry.js';
+import { directForward, directInputGrad, directKernels, directWeightGrad } from './conv3d-direct.js';
+import { CPU_TILES, GPU_TILES, tiledFits, tiledForward, tiledInputGrad, tiledKernels, tiledWeightGrad, tilesFor, type ConvTiles } from './conv3d-tiled.js';
+
+export { convGeometry, convGeometryOf, convFlops, type Conv3dKernelOptions, type Conv3dVariant, type ConvGeometry } from './conv3d-geometry.js';
+export { CPU_TILES, GPU_TILES, isCpuAdapter, type ConvTiles } from './conv3d-tiled.js';
+
+/** The three passes of one implementation. */
+interface ConvImpl {
+  forward(x: Tensor, weight: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor;
+  inputGrad(gy: Tensor, weight: Tensor, g: ConvGeometry): Tensor;
+  weightGrad(x: Tensor, gy: Tensor, g: ConvGeometry): Tensor;
+}
+
+const direct: ConvImpl = { forward: directForward, inputGrad: directInputGrad, weightGrad: directWeightGrad };
+
+/** The tiled kernels, each pass falling back to the direct one when its padded copies would not fit a binding. */
+const tiled = (tiles: ConvTiles): ConvImpl => ({
+  forward: (x, w, b, g) => (tiledFits(g, tiles, x.device).forward ? tiledForward(x, w, b, g, tiles) : directForward(x, w, b, g)),
+  inputGrad: (gy, w, g) => (tiledFits(g, tiles, gy.device).inputGrad ? tiledInputGrad(gy, w, g, tiles) : directInputGrad(gy, w, g)),
+  weightGrad: (x, gy, g) => (tiledFits(g, tiles, x.device).weightGrad ? tiledWeightGrad(x, gy, g, tiles) : directWeightGrad(x, gy, g)),
+});
+
+/** The tiling a variant runs with on `device` (null: the direct kernels). */
+function tilesOf(device: Device, opts: Conv3dKernelOptions): ConvTiles | null {
+  switch (opts.variant ?? 'auto') {
+    case 'direct':
+      return null;
+    case 'cpu':
+      return CPU_TILES;
+    case 'gpu':
+      return GPU_TILES;
+    default:
+      return tilesFor(device);
+  }
+}
+
+function implFor(x: Tensor, opts: Conv3dKernelOptions): ConvImpl {
+  const tiles = tilesOf(x.device, opts);
+  return tiles ? tiled(tiles) : direct;
+}
+
+/**
+ * The kernels conv3d compiles for these shapes (forward and backward), for
+ * `device.warmup(...)` before a first training step.
+ */
+export function conv3dKernels(
+  device: Device,
+  xShape: readonly number[],
+  wShape: readonly number[],
+  opts: Conv3dKernelOptions & { bias?: boolean } = {},
+): KernelDef[] {
+  const g = convGeometryOf(xShape, wShape, opts.bias ? [wShape[0]!] : null, opts);
+  const tiles = tilesOf(device, opts);
+  const fits = tiles ? tiledFits(g, tiles, device) : null;
+  return tiles && fits?.forward && fits.inputGrad && fits.weightGrad ? tiledKernels(g, tiles) : directKernels();
+}
+
+/**
+ * 3-D convolution (cross-correlation), like torch.nn.functional.conv3d:
+ * x [N, Ci, D, H, W], weight [Co, Ci, kd, kh, kw], bias [Co] or null → [N, Co, Do, Ho, Wo]
+ * with Do = ⌊(D + 2·pd − kd) / sd⌋ + 1 (likewise H, W). Differentiable in x, weight, bias.
+ */
+export function conv3d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv3dKernelOptions = {}): Tensor {
+  sameDevice('conv3d', ...(bias ? [x, weight, bias] : [x, weight]));
+  const g = convGeometry(x, weight, bias, opts);
+  const impl = implFor(x, opts);
+  const y = impl.forward(x, weight, bias, g);
+  const needX = x.requiresGrad;
+  const needW = weight.requiresGrad;
+  const needB = !!bias?.requiresGrad;
+  attachGrad('conv3d', bias ? [x, weight, bias] : [x, weight], [y], [x, weight], (grads, [xs, ws]) => {
+    const gy = grads[0]!;
+    const gx = needX ? impl.inputGrad(gy, ws!, g) : null;
+    const gw = needW ? impl.weightGrad(xs!, gy, g) : null;
+    const gb = needB ? sum(gy, [0, 2, 3, 4]) : null;
+    return bias ? [gx, gw, gb] : [gx, gw];
+  });
+  return y;
+}
+
+/** conv3d through the plain reference kernels (one output element per invocation), forward and backward. */
+export function conv3dDirect(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Omit<Conv3dKernelOptions, 'variant'> = {}): Tensor {
+  return conv3d(x, weight, bias, { ...opts, variant: 'direct' });
+}
