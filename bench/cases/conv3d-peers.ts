@@ -2,6 +2,7 @@ import type { Tensor5D } from '@tensorflow/tfjs-core';
 import type { BenchCase } from '../types.js';
 import { loadTfjsWebGPU, tfjsSync } from '../peers/tfjs.js';
 import { convModel } from '../peers/onnx-conv.js';
+import { BWD, FWD, K, PAD, bwdName, fwdFlops, fwdName, keep, outEdge, values, type Workload } from '../conv3d-workloads.js';
 
 /**
  * Peers for the conv3d workloads of bench/cases/conv3d.ts (same `name`s, so the table
@@ -11,38 +12,6 @@ import { convModel } from '../peers/onnx-conv.js';
  */
 
 type TF = typeof import('@tensorflow/tfjs-core');
-
-interface Workload {
-  cin: number;
-  cout: number;
-  /** Input edge; the volume is edge³. */
-  edge: number;
-  stride: 1 | 2;
-}
-
-const K = 3;
-const PAD = 1;
-
-const outEdge = (w: Workload): number => Math.floor((w.edge + 2 * PAD - K) / w.stride) + 1;
-const fwdFlops = (w: Workload): number => 2 * w.cin * w.cout * K ** 3 * outEdge(w) ** 3;
-
-function fwdName(w: Workload): string {
-  return `conv3d fwd ${K}x${K}x${K} ${w.stride === 1 ? '' : `s${w.stride} `}${w.cin}->${w.cout} @${w.edge}^3`;
-}
-const bwdName = (w: Workload): string => `conv3d bwd ${K}x${K}x${K} ${w.cin}->${w.cout} @${w.edge}^3`;
-
-/** Deterministic values in [-scale, scale), so runs are repeatable without a seeded RNG library. */
-function values(n: number, seed: number, scale: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 2 ** 32 * 2 - 1) * scale;
-  }
-  return out;
-}
 
 /** Keeps sums of cin·27 products near unit size whatever the channel count. */
 const weightScale = (w: Workload): number => 1 / Math.sqrt(w.cin * K ** 3);
@@ -161,22 +130,6 @@ function tfjsBackward(w: Workload): BenchCase {
     },
   };
 }
-
-const FWD: Workload[] = [
-  { cin: 32, cout: 32, edge: 32, stride: 1 },
-  { cin: 32, cout: 32, edge: 64, stride: 1 },
-  { cin: 4, cout: 32, edge: 64, stride: 1 },
-  { cin: 64, cout: 128, edge: 32, stride: 2 },
-];
-const BWD: Workload[] = [
-  { cin: 32, cout: 32, edge: 32, stride: 1 },
-  { cin: 32, cout: 32, edge: 64, stride: 1 },
-];
-
-// The harness builds its case list before any setup sees ctx.quick, so quick mode is read
-// from the command line here to leave the 64³ workloads out altogether.
-const quick = process.argv.includes('--quick');
-const keep = (w: Workload): boolean => !quick || w.edge === 32;
 
 export const cases: BenchCase[] = [
   ...FWD.filter(keep).flatMap((w) => [onnxForward(w), tfjsForward(w)]),

@@ -1,36 +1,13 @@
 import type { BenchCase, BenchContext } from '../types.js';
 import { conv3d, convFlops, convGeometry, noGrad, tensor, type Tensor } from '../../src/index.js';
 import { tiledInputGrad, tiledWeightGrad, tilesFor } from '../../src/kernels/conv3d-tiled.js';
+import { BWD, FWD, K, PAD, bwdName, fwdFlops, fwdName, keep, values, type Workload } from '../conv3d-workloads.js';
 
 /**
  * hnfnet's conv3d workloads (3×3×3, padding 1, N = 1). Names match bench/cases/conv3d-peers.ts
  * so the table lines the peers up with these rows. "bwd" is the input and weight gradients
  * of one convolution given dy (bias gradient excluded), counted as 2× the forward FLOPs.
  */
-
-interface Workload {
-  cin: number;
-  cout: number;
-  edge: number;
-  stride: 1 | 2;
-}
-
-const K = 3;
-const PAD = 1;
-
-const fwdName = (w: Workload): string => `conv3d fwd ${K}x${K}x${K} ${w.stride === 1 ? '' : `s${w.stride} `}${w.cin}->${w.cout} @${w.edge}^3`;
-const bwdName = (w: Workload): string => `conv3d bwd ${K}x${K}x${K} ${w.cin}->${w.cout} @${w.edge}^3`;
-
-/** Repeatable values in [-scale, scale) without a seeded generator per case. */
-function values(n: number, seed: number, scale: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32 * 2 - 1) * scale;
-  }
-  return out;
-}
 
 interface Operands {
   x: Tensor;
@@ -47,16 +24,11 @@ function operands(w: Workload, ctx: BenchContext): Operands {
   };
 }
 
-function flopsOf(w: Workload): number {
-  const o = Math.floor((w.edge + 2 * PAD - K) / w.stride) + 1;
-  return 2 * w.cin * w.cout * K ** 3 * o ** 3;
-}
-
 function forward(w: Workload): BenchCase {
   return {
     name: fwdName(w),
     impl: 'hnfnet',
-    flops: flopsOf(w),
+    flops: fwdFlops(w),
     timing: 'gpu',
     async setup(ctx) {
       const { x, w: wt, b } = operands(w, ctx);
@@ -79,12 +51,12 @@ function backward(w: Workload): BenchCase {
   return {
     name: bwdName(w),
     impl: 'hnfnet',
-    flops: 2 * flopsOf(w),
+    flops: 2 * fwdFlops(w),
     timing: 'gpu',
     async setup(ctx) {
       const { x, w: wt, b } = operands(w, ctx);
       const g = convGeometry(x, wt, b, { stride: w.stride, padding: PAD });
-      if (2 * convFlops(g) !== 2 * flopsOf(w)) throw new Error('conv3d bench: FLOP counts disagree');
+      if (2 * convFlops(g) !== 2 * fwdFlops(w)) throw new Error('conv3d bench: FLOP counts disagree');
       const gy = tensor(values(w.cout * g.out[0] * g.out[1] * g.out[2], 14, 1), [1, w.cout, ...g.out], { device: ctx.device });
       // The same two passes conv3d's backward runs, without the autograd bookkeeping around them.
       const tiles = tilesFor(ctx.device);
@@ -103,21 +75,5 @@ function backward(w: Workload): BenchCase {
     },
   };
 }
-
-const FWD: Workload[] = [
-  { cin: 32, cout: 32, edge: 32, stride: 1 },
-  { cin: 32, cout: 32, edge: 64, stride: 1 },
-  { cin: 4, cout: 32, edge: 64, stride: 1 },
-  { cin: 64, cout: 128, edge: 32, stride: 2 },
-];
-const BWD: Workload[] = [
-  { cin: 32, cout: 32, edge: 32, stride: 1 },
-  { cin: 32, cout: 32, edge: 64, stride: 1 },
-];
-
-// As in conv3d-peers.ts: the case list is built before any setup sees ctx.quick, so quick
-// mode comes from the command line, and leaves the 64³ workloads out.
-const quick = process.argv.includes('--quick');
-const keep = (w: Workload): boolean => !quick || w.edge === 32;
 
 export const cases: BenchCase[] = [...FWD.filter(keep).map(forward), ...BWD.filter(keep).map(backward)];

@@ -10,9 +10,26 @@ import type { Predictor } from '../hnfnet/sliding-window.js';
 import type { Dims3 } from '../data/volume.js';
 import type { Tensor } from '../tensor/tensor.js';
 
-const USAGE = `hnfnet infer --model W.safetensors [--model W2.safetensors …] --case DIR | --case t1 --case t1ce --case t2 --case flair
-             --out seg.nii.gz [--tta 8|1] [--overlap 0.5] [--window 128] [--batch 1] [--blend gaussian|constant]
-             [--crop X,Y,Z|brain] [--threshold 0.5] [--min-et 200] [--probs PREFIX] [--preset NAME]`;
+const USAGE = `hnfnet infer --model W.safetensors [--model W2.safetensors …] --case DIR --out seg.nii.gz [options]
+       hnfnet infer --model W.safetensors --case T1 --case T1CE --case T2 --case FLAIR --out seg.nii.gz
+
+Segments one BraTS case with the paper's inference recipe and writes the labels (4 or 3 for
+ET, as the case's naming) on the case's grid and affine. The model is rebuilt from the
+weights file's metadata; several --model files are an ensemble (probabilities averaged).
+
+  --case DIR | FILE…   a case folder, or its four modality files (2018-2021 or 2023 names)
+  --out FILE           the segmentation (.nii.gz or .nii)
+  --tta 8|1            identity and the 7 flip combinations, averaged (default 8), or none
+  --window N           sliding-window side (default 128)
+  --overlap X          fraction shared by neighbouring windows (default 0.5)
+  --batch N            windows per network call (default 1)
+  --blend gaussian|constant   weighting of overlapping windows (default gaussian, σ = window/8)
+  --crop X,Y,Z|brain   centre crop before the windows (default ${DEFAULT_CROP.join(',')}; the brain's
+                       bounding box when the brain does not fit, or always with "brain")
+  --threshold X        region probability threshold (default 0.5)
+  --min-et N           a predicted ET below N voxels becomes NCR (default 200)
+  --probs PREFIX       also write PREFIX_wt/_tc/_et.nii.gz probability maps
+  --preset NAME        the model preset, for weights files without hnfnet metadata`;
 
 function parseCrop(s: string | undefined): Dims3 | 'brain' {
   if (s === undefined) return DEFAULT_CROP;
