@@ -53,5 +53,17 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
   fi
 fi
 
+# The PyTorch twin's equivalence test (test/twin) runs python/hnfnet_torch with Debian's
+# CPU torch; without it that test is skipped, saying why.
+if ! /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "== installing Debian's python3-torch (the PyTorch twin's equivalence test)"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-torch
+  else
+    echo "note: python3-torch is missing, so the PyTorch twin test will be skipped; as root: apt-get install --no-install-recommends python3-torch" >&2
+  fi
+fi
+
 echo "== node $(node --version), npm $(npm --version)"
 npm ci --no-audit --no-fund

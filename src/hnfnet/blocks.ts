@@ -97,12 +97,13 @@ export class ResidualBlock extends Module {
     u = this.conv2.call(t);
     t.dispose();
     t = this.norm2.call(u);
-    u.dispose();
     if (this.se) {
-      u = this.se.call(t);
+      // The squeeze reads the features before norm2 (see IntraScaleSDE).
+      const s = this.se.call(t, u);
       t.dispose();
-      t = u;
+      t = s;
     }
+    u.dispose();
     u = add(t, x);
     t.dispose();
     t = relu(u);

@@ -22,7 +22,7 @@ import { numel, type Shape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { conv, ConvNormAct, type BuildContext } from './blocks.js';
 
-export class IntraScaleSDE extends Module {
+export class IntraScaleSDE extends Module<[Tensor, Tensor?], Tensor> {
   readonly conv1: Conv3d;
   readonly conv2: Conv3d;
 
@@ -33,8 +33,13 @@ export class IntraScaleSDE extends Module {
     this.conv2 = this.registerModule('conv2', conv(ctx, hidden, channels, 1, { bias: true }));
   }
 
-  forward(x: Tensor): Tensor {
-    let t = globalAvgPool3d(x);
+  /**
+   * Re-weights x by channel. The squeeze pools `context` when given: in a residual block x
+   * is instance-normalised, so its per-channel mean is the norm's bias whatever the input,
+   * and the block passes the features before that norm instead.
+   */
+  forward(x: Tensor, context?: Tensor): Tensor {
+    let t = globalAvgPool3d(context ?? x);
     let u = this.conv1.call(t);
     t.dispose();
     t = relu(u);
