@@ -55,11 +55,13 @@ const inVoxels = (q: boolean) => 32 * (q ? 32 : 64) ** 3;
 const gapVoxels = (q: boolean) => 64 * (q ? 16 : 32) ** 3;
 
 /** A case whose byte count follows the mode of the last setup (the harness reads it after timing). */
-function sized(name: string, bytes: (quick: boolean) => number, make: (ctx: BenchContext) => Prepared): BenchCase {
+function sized(name: (quick: boolean) => string, bytes: (quick: boolean) => number, make: (ctx: BenchContext) => Prepared): BenchCase {
   let quick = false;
   const run = prepared(make);
   return {
-    name,
+    get name() {
+      return name(quick);
+    },
     impl: 'hnfnet',
     timing: 'gpu',
     get bytes() {
@@ -74,7 +76,7 @@ function sized(name: string, bytes: (quick: boolean) => number, make: (ctx: Benc
 
 export const cases: BenchCase[] = [
   sized(
-    'trilinear x2 64ch 32³→64³ fwd',
+    (q) => `trilinear x2 64ch ${triIn(q)}³→${2 * triIn(q)}³ fwd`,
     (q) => triVoxels(q) * F32,
     (ctx) => {
       const n = edge(ctx, 32);
@@ -83,7 +85,7 @@ export const cases: BenchCase[] = [
     },
   ),
   sized(
-    'trilinear x2 64ch 32³→64³ bwd',
+    (q) => `trilinear x2 64ch ${triIn(q)}³→${2 * triIn(q)}³ bwd`,
     (q) => triVoxels(q) * F32,
     (ctx) => {
       const n = edge(ctx, 32);
@@ -92,7 +94,7 @@ export const cases: BenchCase[] = [
     },
   ),
   sized(
-    'instance norm 32ch 64³ fwd',
+    (q) => `instance norm 32ch ${q ? 32 : 64}³ fwd`,
     (q) => 2 * inVoxels(q) * F32,
     (ctx) => {
       const n = edge(ctx, 64);
@@ -103,7 +105,7 @@ export const cases: BenchCase[] = [
     },
   ),
   sized(
-    'instance norm 32ch 64³ bwd',
+    (q) => `instance norm 32ch ${q ? 32 : 64}³ bwd`,
     (q) => 3 * inVoxels(q) * F32,
     (ctx) => {
       const n = edge(ctx, 64);
@@ -114,7 +116,7 @@ export const cases: BenchCase[] = [
     },
   ),
   sized(
-    'global avg pool 64ch 32³',
+    (q) => `global avg pool 64ch ${q ? 16 : 32}³`,
     (q) => gapVoxels(q) * F32,
     (ctx) => {
       const n = edge(ctx, 32);
