@@ -27,8 +27,8 @@ const USAGE = `hnfnet start [--out DIR] [--data DIR] [--model W.safetensors] [--
 With no options: generates 9 phantom BraTS cases (64³), trains the tiny HNF-Netv2 on 8 of them,
 segments the 9th with sliding windows and 8-fold flip TTA, evaluates it against its labels,
 and writes into DIR (default out/quickstart): seg.nii.gz, metrics.json, curves.svg,
-overlay.png, and the training run (run/: weights, log). About 10 minutes on a 2-core CPU
-with a software GPU.
+overlay.png, and the training run (run/: weights, log). 3–6 minutes on a 2-core CPU with a
+software GPU (under 15).
   --data DIR     a BraTS folder instead of phantoms: the last case is held out
   --model W      skip training and segment with these weights
   --steps N      training steps (default 240)
@@ -49,7 +49,7 @@ export const command: Command = {
     const say = (s: string) => console.error(s);
     say(
       `hnfnet start → ${out}\n` +
-        (quick ? 'quick smoke run.\n' : 'Expect about 10 minutes on a 2-core machine without a GPU (under 15), much less on a GPU.\n') +
+        (quick ? 'quick smoke run.\n' : 'Expect 3–6 minutes on a 2-core machine without a GPU (under 15), less on a GPU.\n') +
         `steps: data, ${weightsIn ? 'load weights' : `train ${steps} steps`}, segment the held-out case (sliding windows, TTA 8), evaluate, write outputs.`,
     );
     const device = await init();
