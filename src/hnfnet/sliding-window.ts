@@ -134,45 +134,49 @@ export async function slidingWindowInference(
           }
         }
       });
-      for (const predict of predictors) {
-        if (opts.signal?.aborted) throw new HnfnetError('sliding window inference cancelled');
-        const x = tensor(input, [group.length, C, win[0], win[1], win[2]], opts.device ? { device: opts.device } : {});
-        const y = noGrad(() => tidy(() => {
-          const logits = predict(x);
-          return opts.activation === 'none' ? logits : sigmoid(logits);
-        }));
-        x.dispose();
-        const probs = await y.data();
-        const k = y.shape[1]!;
-        y.dispose();
-        if (!acc) {
-          K = k;
-          acc = new Float32Array(K * plane);
-        } else if (k !== K) throw new HnfnetError(`sliding window: models disagree on output channels (${K} vs ${k})`);
-        maps.forEach(([md, mh, mw], g) => {
-          for (let ch = 0; ch < K; ch++) {
-            const src = (g * K + ch) * wvox;
-            const dstBase = ch * plane;
+      // One upload serves every model of an ensemble.
+      const x = tensor(input, [group.length, C, win[0], win[1], win[2]], opts.device ? { device: opts.device } : {});
+      try {
+        for (const predict of predictors) {
+          if (opts.signal?.aborted) throw new HnfnetError('sliding window inference cancelled');
+          const y = noGrad(() => tidy(() => {
+            const logits = predict(x);
+            return opts.activation === 'none' ? logits : sigmoid(logits);
+          }));
+          const probs = await y.data();
+          const k = y.shape[1]!;
+          y.dispose();
+          if (!acc) {
+            K = k;
+            acc = new Float32Array(K * plane);
+          } else if (k !== K) throw new HnfnetError(`sliding window: models disagree on output channels (${K} vs ${k})`);
+          maps.forEach(([md, mh, mw], g) => {
+            for (let ch = 0; ch < K; ch++) {
+              const src = (g * K + ch) * wvox;
+              const dstBase = ch * plane;
+              let i = 0;
+              for (let d = 0; d < win[0]; d++) {
+                const rowD = md[d]! * dims[1];
+                for (let h = 0; h < win[1]; h++) {
+                  const row = (rowD + mh[h]!) * dims[2];
+                  for (let xx = 0; xx < win[2]; xx++, i++) acc![dstBase + row + mw[xx]!]! += probs[src + i]! * weights[i]!;
+                }
+              }
+            }
             let i = 0;
             for (let d = 0; d < win[0]; d++) {
               const rowD = md[d]! * dims[1];
               for (let h = 0; h < win[1]; h++) {
                 const row = (rowD + mh[h]!) * dims[2];
-                for (let xx = 0; xx < win[2]; xx++, i++) acc![dstBase + row + mw[xx]!]! += probs[src + i]! * weights[i]!;
+                for (let xx = 0; xx < win[2]; xx++, i++) wsum[row + mw[xx]!]! += weights[i]!;
               }
             }
-          }
-          let i = 0;
-          for (let d = 0; d < win[0]; d++) {
-            const rowD = md[d]! * dims[1];
-            for (let h = 0; h < win[1]; h++) {
-              const row = (rowD + mh[h]!) * dims[2];
-              for (let xx = 0; xx < win[2]; xx++, i++) wsum[row + mw[xx]!]! += weights[i]!;
-            }
-          }
-        });
-        done += group.length;
-        opts.onProgress?.(done, total);
+          });
+          done += group.length;
+          opts.onProgress?.(done, total);
+        }
+      } finally {
+        x.dispose();
       }
     }
   }
