@@ -22,15 +22,25 @@ _NAMINGS = (
 _DTYPES = {2: 'u1', 4: 'i2', 8: 'i4', 16: 'f4', 64: 'f8', 256: 'i1', 512: 'u2', 768: 'u4', 1024: 'i8', 1280: 'u8'}
 
 
-def read_nifti(path):
-    """NIfTI-1 volume → float32 array [Z, Y, X] (scl_slope/inter applied)."""
+def _nifti_bytes(path):
     with open(path, 'rb') as f:
         raw = f.read()
     if raw[:2] == b'\x1f\x8b':
         raw = gzip.decompress(raw)
+    if len(raw) < 348:
+        raise ValueError(f'{path}: {len(raw)} bytes, too short for a NIfTI-1 header (348)')
     endian = '<' if struct.unpack('<i', raw[:4])[0] == 348 else '>'
     if struct.unpack(endian + 'i', raw[:4])[0] != 348:
+        if struct.unpack('<i', raw[:4])[0] == 540 or struct.unpack('>i', raw[:4])[0] == 540:
+            raise ValueError(f'{path}: NIfTI-2 is not read by the twin (hnfnet itself reads it)')
         raise ValueError(f'{path}: not a NIfTI-1 file')
+    return raw, endian
+
+
+def read_nifti(path, with_grid=False):
+    """NIfTI-1 volume → float32 array [Z, Y, X] (scl_slope/inter applied); with_grid also
+    returns the geometry fields (grid) that write_nifti needs to put an output on its grid."""
+    raw, endian = _nifti_bytes(path)
     dim = struct.unpack(endian + '8h', raw[40:56])
     code = struct.unpack(endian + 'h', raw[70:72])[0]
     vox_offset = int(struct.unpack(endian + 'f', raw[108:112])[0])
@@ -39,11 +49,61 @@ def read_nifti(path):
         raise ValueError(f'{path}: NIfTI datatype {code} is not supported')
     shape = tuple(max(1, d) for d in dim[1:4])
     n = shape[0] * shape[1] * shape[2]
-    a = np.frombuffer(raw, dtype=np.dtype(endian + _DTYPES[code]), count=n, offset=vox_offset).astype(np.float32)
+    dtype = np.dtype(endian + _DTYPES[code])
+    if len(raw) < vox_offset + n * dtype.itemsize:
+        raise ValueError(f'{path}: truncated: {shape[0]}×{shape[1]}×{shape[2]} voxels need {vox_offset + n * dtype.itemsize} bytes, the file has {len(raw)}')
+    a = np.frombuffer(raw, dtype=dtype, count=n, offset=vox_offset).astype(np.float32)
     if slope not in (0.0, 1.0) or inter != 0.0:
         a = a * (slope if slope != 0 else 1.0) + inter
     # File order is x fastest: reading it C-order as [Z, Y, X] keeps that.
-    return a.reshape(shape[::-1])
+    a = a.reshape(shape[::-1])
+    if not with_grid:
+        return a
+    grid = {
+        'dims': shape,
+        'pixdim': struct.unpack(endian + '8f', raw[76:108]),
+        'xyzt_units': raw[123],
+        'qform_code': struct.unpack(endian + 'h', raw[252:254])[0],
+        'sform_code': struct.unpack(endian + 'h', raw[254:256])[0],
+        'quatern': struct.unpack(endian + '3f', raw[256:268]),
+        'qoffset': struct.unpack(endian + '3f', raw[268:280]),
+        'srow': struct.unpack(endian + '12f', raw[280:328]),
+    }
+    return a, grid
+
+
+def write_nifti(path, data, grid, description='hnfnet_torch'):
+    """[Z, Y, X] array (uint8 or float32) → little-endian NIfTI-1 on `grid` (as read_nifti gave
+    it), gzip-compressed when the name ends in .gz; written to a temporary name, then renamed."""
+    if not re.search(r'\.nii(\.gz)?$', path, re.I):
+        raise ValueError(f'{path}: output name must end in .nii or .nii.gz')
+    data = np.ascontiguousarray(data)
+    if data.shape != tuple(grid['dims'][::-1]):
+        raise ValueError(f'{path}: data of shape {data.shape} is not on the grid {grid["dims"]} (x, y, z)')
+    codes = {np.dtype('uint8'): (2, 8), np.dtype('float32'): (16, 32)}
+    if data.dtype not in codes:
+        raise ValueError(f'{path}: only uint8 and float32 volumes are written, got {data.dtype}')
+    code, bits = codes[data.dtype]
+    h = bytearray(352)
+    struct.pack_into('<i', h, 0, 348)
+    struct.pack_into('<8h', h, 40, 3, *grid['dims'], 1, 1, 1, 1)
+    struct.pack_into('<2h', h, 70, code, bits)
+    struct.pack_into('<8f', h, 76, *grid['pixdim'])
+    struct.pack_into('<3f', h, 108, 352.0, 1.0, 0.0)
+    h[123] = grid['xyzt_units']
+    h[148:148 + len(description[:79])] = description[:79].encode('ascii')
+    struct.pack_into('<2h', h, 252, grid['qform_code'], grid['sform_code'])
+    struct.pack_into('<3f', h, 256, *grid['quatern'])
+    struct.pack_into('<3f', h, 268, *grid['qoffset'])
+    struct.pack_into('<12f', h, 280, *grid['srow'])
+    h[344:348] = b'n+1\0'
+    body = bytes(h) + data.astype(data.dtype.newbyteorder('<')).tobytes()
+    if path.lower().endswith('.gz'):
+        body = gzip.compress(body, 6)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + '.tmp', 'wb') as f:
+        f.write(body)
+    os.replace(path + '.tmp', path)
 
 
 def find_cases(root):
@@ -65,32 +125,50 @@ def find_cases(root):
     return {k: v for k, v in sorted(cases.items()) if len(v['images']) == 4}
 
 
-def preprocess(case, lower=0.5, upper=99.5):
-    """brain = nonzero in any modality; crop to its box; per modality clip to the brain's
-    [0.5, 99.5] percentiles and z-score over the brain (population std); background 0.
-    Labels → internal 1 NCR, 2 ED, 3 ET. Returns (images [4, Z, Y, X], mask, labels or None)."""
-    imgs = np.stack([read_nifti(case['images'][m]) for m in MODALITIES])
-    mask = (imgs != 0).any(0)
-    idx = np.argwhere(mask)
-    lo, hi = idx.min(0), idx.max(0) + 1
-    sl = tuple(slice(a, b) for a, b in zip(lo, hi))
-    imgs, mask = imgs[(slice(None),) + sl], mask[sl]
-    out = np.zeros_like(imgs)
+def normalize_in_brain(imgs, mask, lower=0.5, upper=99.5):
+    """Per modality: clip to the brain's [lower, upper] percentiles (numpy's linear method,
+    which src/data/stats.ts reproduces) and z-score over the brain with the population std,
+    statistics in float64 as the TS side computes them; background exactly 0."""
+    out = np.zeros(imgs.shape, np.float32)
     for c in range(imgs.shape[0]):
-        v = imgs[c][mask]
-        # numpy's linear-interpolation percentile; the TS one may pick a neighbouring order statistic.
+        v = imgs[c][mask].astype(np.float64)
+        if v.size == 0:
+            continue
         p0, p1 = np.percentile(v, [lower, upper])
         v = np.clip(v, p0, p1)
-        std = v.std()
-        out[c][mask] = (v - v.mean()) / (std if std > 0 else 1.0)
-    labels = None
-    if case['seg']:
-        s = read_nifti(case['seg'])[sl].astype(np.int64)
-        labels = np.zeros(s.shape, np.uint8)
-        labels[s == 1] = 1
-        labels[s == 2] = 2
-        labels[s == case['et']] = 3
-    return out, mask, labels
+        mean, std = v.mean(), v.std()
+        out[c][mask] = ((v - mean) * (1.0 / std if std > 0 else 1.0)).astype(np.float32)
+    return out
+
+
+def brain_box(mask):
+    """Slices [Z, Y, X] of the bounding box of the nonzero voxels."""
+    idx = np.argwhere(mask)
+    if not len(idx):
+        raise ValueError('every image is zero everywhere: there is no brain to normalise')
+    lo, hi = idx.min(0), idx.max(0) + 1
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+
+
+def read_labels(path, et_label):
+    """A BraTS segmentation → internal labels (1 NCR, 2 ED, 3 ET) as uint8 [Z, Y, X]."""
+    s = read_nifti(path).astype(np.int64)
+    labels = np.zeros(s.shape, np.uint8)
+    labels[s == 1] = 1
+    labels[s == 2] = 2
+    labels[s == et_label] = 3
+    return labels
+
+
+def preprocess(case, lower=0.5, upper=99.5):
+    """The paper's preprocessing, as src/data/preprocess.ts: brain = nonzero in any modality;
+    crop to its box; normalize_in_brain. Returns (images [4, Z, Y, X], mask, labels or None)."""
+    imgs = np.stack([read_nifti(case['images'][m]) for m in MODALITIES])
+    mask = (imgs != 0).any(0)
+    sl = brain_box(mask)
+    imgs, mask = imgs[(slice(None),) + sl], mask[sl]
+    labels = read_labels(case['seg'], case['et'])[sl] if case['seg'] else None
+    return normalize_in_brain(imgs, mask, lower, upper), mask, labels
 
 
 def regions(labels):

@@ -2,17 +2,25 @@
 `hnfnet train`, src/hnfnet/train-config.ts), over any number of GPUs or nodes:
 
     torchrun --nproc_per_node=8 -m hnfnet_torch.train --data DIR --out RUN --model hnfnetv2 --fold 0
+    torchrun --nproc_per_node=8 -m hnfnet_torch.train --out RUN --resume
 
 (run from python/, or with python/ on PYTHONPATH). One process per device; NCCL on GPUs,
 gloo on CPUs. The global batch (--batch) is split evenly over the ranks; every rank draws
 the same global batch from the same seed and takes its slice, so N ranks train like one
-process with the whole batch. RUN/last.safetensors is an hnfnet weights file
-(hnfnet_config, hnfnet_preset metadata): `hnfnet infer --weights RUN/last.safetensors` loads it.
+process with the whole batch.
+
+RUN holds what `hnfnet train` writes, in the same formats where both sides read them:
+log.jsonl (`hnfnet plot RUN` draws it), last.safetensors and best.safetensors (hnfnet weights
+files: `hnfnet infer --model RUN/best.safetensors` loads them) and splits.json (the folds, for
+`hnfnet train --split`). The optimizer and run state is last.train.pt (PyTorch's own format).
 """
 import argparse
+import contextlib
 import json
 import math
 import os
+import secrets
+import sys
 import time
 
 import numpy as np
@@ -20,12 +28,28 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from .config import parse_config, PRESET_NAMES
+from .config import parse_config, size_multiple, PRESET_NAMES
 from .data import DEFAULT_AUGMENT, find_cases, folds_from_split_file, kfold_assignment, preprocess, sample_patch, write_split_file
+from .checkpoint import BEST, LAST, STATE_FORMAT, CheckpointError, read_last, write_last, write_weights
 from .loss import segmentation_loss
 from .model import build_model
+from .run_log import LOG, RunLog, now
+from .validate import validate
 from .weights import weights_metadata
-from .safetensors_io import save_file
+
+DEFAULTS = {
+    'data': None, 'out': None, 'model': 'hnfnetv2', 'fold': None, 'folds': 5, 'split_file': None, 'seed': 0,
+    'epochs': 250, 'steps_per_epoch': None, 'batch': 4, 'accumulate': 1, 'patch': [128, 128, 128],
+    'lr': 1e-3, 'weight_decay': 1e-5, 'warmup_epochs': 5, 'power': 0.9, 'foreground_prob': 1 / 3,
+    'no_augment': False, 'amp': False,
+    'val_every': 5, 'val_window': None, 'val_overlap': 0.25, 'val_tta': 1, 'val_threshold': 0.5, 'val_max_cases': None,
+    'resume': False, 'stop_after': None,
+}
+# Options of one invocation, not of the run.
+SESSION = ('resume', 'stop_after')
+# What a resume may change, as RESUME_MUTABLE in src/cli/train-run.ts (plus where the data and run
+# now live: the case lists are checked instead).
+RESUME_MUTABLE = ('data', 'out', 'val_max_cases') + SESSION
 
 
 def learning_rate(step, base_lr, epochs, warmup_epochs, power, steps_per_epoch, per_step=True):
@@ -40,16 +64,35 @@ def make_optimizer(model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e
     return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 
-def train_step(model, opt, x, target, lr, loss_cfg=None):
-    """One optimizer step on this rank's slice; DDP averages the gradients over ranks, which
-    (equal slices; both loss terms are means over samples) is the whole batch's gradient."""
+def train_step(model, opt, x, target, lr, loss_cfg=None, accumulate=1):
+    """One optimizer step on this rank's slice, in `accumulate` equal micro-batches with the loss
+    scaled by 1/accumulate (trainer.ts). Both loss terms are means over samples, so the summed
+    gradients are the slice's, and DDP's average over equal slices is the whole batch's.
+    Returns the (loss, dice, bce) means over the micro-batches."""
+    if x.shape[0] % accumulate:
+        raise ValueError(f'a slice of {x.shape[0]} samples does not split into {accumulate} equal micro-batches')
     for g in opt.param_groups:
         g['lr'] = lr
     opt.zero_grad(set_to_none=True)
-    loss, dice, bce = segmentation_loss(model(x), target, **(loss_cfg or {}))
-    loss.backward()
+    stats = []
+    for m, (xm, tm) in enumerate(zip(x.chunk(accumulate), target.chunk(accumulate))):
+        # Gradients are reduced over the ranks once, in the last micro-batch's backward.
+        skip_sync = isinstance(model, DDP) and m < accumulate - 1
+        with model.no_sync() if skip_sync else contextlib.nullcontext():
+            loss, dice, bce = segmentation_loss(model(xm), tm, **(loss_cfg or {}))
+            (loss if accumulate == 1 else loss / accumulate).backward()
+        stats.append(torch.stack([loss, dice, bce]).detach().float())
     opt.step()
-    return loss.detach(), dice.detach(), bce.detach()
+    return tuple(torch.stack(stats).mean(0))
+
+
+def rank_slots(batch, accumulate, world, rank):
+    """Positions in the global batch that `rank` trains on, in micro-batch order: its slice of
+    each global micro-batch, so the EM bases (averaged over the ranks at every forward) move
+    as they do in one process with the same accumulate."""
+    micro = batch // accumulate
+    local = micro // world
+    return [m * micro + rank * local + i for m in range(accumulate) for i in range(local)]
 
 
 def setup_distributed():
@@ -74,90 +117,234 @@ def wrap(model, device):
     return model
 
 
-def _atomic_write(path, write):
-    tmp = path + '.tmp'
-    write(tmp)
-    os.replace(tmp, path)
+# ---- arguments ---------------------------------------------------------------------------
 
+def _parser():
+    # Every default is None here (DEFAULTS holds the real ones), so that what was given
+    # explicitly can be told apart: a resume refuses explicit changes to the run's settings.
+    ap = argparse.ArgumentParser(prog='python -m hnfnet_torch.train', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = ap.add_argument
+    add('--data', help='folder of BraTS case folders (a resume takes the run\'s)')
+    add('--out', required=True, help='run folder')
+    add('--model', help=f'preset ({", ".join(PRESET_NAMES)}) or a model-config JSON file (default hnfnetv2)')
+    add('--fold', type=int, help='held-out fold, validated on (default: train on all, no validation)')
+    add('--folds', type=int, help='number of folds (default 5)')
+    add('--split-file', help='MONAI-style split file (as `hnfnet train --split` reads)')
+    add('--seed', type=int, help='weights, data order, crops, augmentation (default 0)')
+    add('--epochs', type=int, help='(default 250)')
+    add('--steps-per-epoch', type=int, help='(default ⌈training cases / batch⌉)')
+    add('--batch', type=int, help='global batch, split over ranks (default 4)')
+    add('--accumulate', type=int, help='micro-batches per step (gradient accumulation; default 1)')
+    add('--patch', type=int, nargs='+', help='side, or x y z (default 128)')
+    add('--lr', type=float, help='(default 1e-3)')
+    add('--weight-decay', type=float, help='(default 1e-5)')
+    add('--warmup-epochs', type=float, help='(default 5)')
+    add('--power', type=float, help='(default 0.9)')
+    add('--foreground-prob', type=float, help='(default 1/3)')
+    add('--no-augment', action='store_true', default=None)
+    add('--amp', action='store_true', default=None, help='bfloat16 autocast on GPUs (not in the TS recipe)')
+    add('--val-every', type=int, help='validate every N epochs and after the last (default 5)')
+    add('--val-window', type=int, nargs='+', help='sliding window side, or x y z (default: the patch)')
+    add('--val-overlap', type=float, help='(default 0.25)')
+    add('--val-tta', type=int, choices=(1, 8), help='(default 1)')
+    add('--val-threshold', type=float, help='(default 0.5)')
+    add('--val-max-cases', type=int, help='validate on the first N held-out cases (default all)')
+    add('--resume', action='store_true', default=None, help='continue RUN from its last checkpoint, exactly')
+    add('--stop-after', type=int, help='stop (with a checkpoint) after N steps of this session')
+    return ap
+
+
+def _cube(v, flag):
+    if v is None or len(v) == 3:
+        return v
+    if len(v) != 1:
+        raise SystemExit(f'{flag} takes a side or x y z, got {len(v)} numbers')
+    return v * 3
+
+
+def parse_args(argv):
+    """(args namespace, checkpoint (tensors, state) or None)."""
+    given = {k: v for k, v in vars(_parser().parse_args(argv)).items() if v is not None}
+    for k, flag in (('patch', '--patch'), ('val_window', '--val-window')):
+        if k in given:
+            given[k] = _cube(given[k], flag)
+    ckpt = None
+    if given.get('resume'):
+        ckpt = read_last(given['out'])
+        saved = ckpt[1]['args']
+        changed = [f'--{k.replace("_", "-")} (run: {saved.get(k)!r}, given: {v!r})' for k, v in given.items() if k not in RESUME_MUTABLE and saved.get(k) != v]
+        if changed:
+            raise SystemExit(f'--resume continues the run with its own settings; these differ: {"; ".join(changed)}. Start a new run (another --out) to change them.')
+        a = {**DEFAULTS, **saved, **given}
+    else:
+        a = {**DEFAULTS, **given}
+        if a['data'] is None:
+            raise SystemExit('--data is required (except with --resume)')
+        if os.path.exists(os.path.join(a['out'], LAST)):
+            raise SystemExit(f'{a["out"]} already holds a checkpoint; pass --resume to continue that run, or choose another --out')
+    a = argparse.Namespace(**a)
+    for k in ('epochs', 'batch', 'accumulate', 'val_every', 'folds', 'steps_per_epoch', 'val_max_cases', 'stop_after'):
+        v = getattr(a, k)
+        if v is not None and v < 1:
+            raise SystemExit(f'--{k.replace("_", "-")} must be at least 1, got {v}')
+    if not 0 <= a.val_overlap < 1:
+        raise SystemExit(f'--val-overlap must be in [0, 1), got {a.val_overlap}')
+    return a, ckpt
+
+
+# ---- the run -----------------------------------------------------------------------------
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--data', required=True, help='folder of BraTS case folders')
-    ap.add_argument('--out', required=True, help='run folder')
-    ap.add_argument('--model', default='hnfnetv2', help=f'preset ({", ".join(PRESET_NAMES)}) or a model-config JSON file')
-    ap.add_argument('--fold', type=int, default=None, help='held-out fold (default: train on all)')
-    ap.add_argument('--folds', type=int, default=5)
-    ap.add_argument('--split-file', default=None, help='MONAI-style split file (as `hnfnet train` reads)')
-    ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--epochs', type=int, default=250)
-    ap.add_argument('--steps-per-epoch', type=int, default=None)
-    ap.add_argument('--batch', type=int, default=4, help='global batch (split over ranks)')
-    ap.add_argument('--patch', type=int, nargs='+', default=[128], help='side, or x y z')
-    ap.add_argument('--lr', type=float, default=1e-3)
-    ap.add_argument('--weight-decay', type=float, default=1e-5)
-    ap.add_argument('--warmup-epochs', type=float, default=5)
-    ap.add_argument('--power', type=float, default=0.9)
-    ap.add_argument('--foreground-prob', type=float, default=1 / 3)
-    ap.add_argument('--no-augment', action='store_true')
-    ap.add_argument('--amp', action='store_true', help='bfloat16 autocast on GPUs (not in the TS recipe)')
-    a = ap.parse_args(argv)
+    try:
+        return _main(argv)
+    except CheckpointError as e:
+        raise SystemExit(str(e)) from e
 
+
+def _main(argv):
+    a, ckpt = parse_args(argv)
     rank, world, device = setup_distributed()
-    if a.batch % world:
-        raise SystemExit(f'--batch {a.batch} must be a multiple of the {world} ranks')
-    patch = a.patch * 3 if len(a.patch) == 1 else a.patch
-    spec = a.model
-    if os.path.isfile(spec):
-        with open(spec) as f:
-            spec = json.load(f)
-    config = parse_config(spec)
-    preset = a.model if isinstance(a.model, str) and a.model in PRESET_NAMES else 'custom'
+    if a.batch % (world * a.accumulate):
+        raise SystemExit(f'--batch {a.batch} must be a multiple of {world} rank(s) × --accumulate {a.accumulate} (equal micro-batches on every rank)')
+    if ckpt:
+        config, preset = ckpt[1]['config'], ckpt[1]['preset']
+    else:
+        spec = a.model
+        if os.path.isfile(spec):
+            with open(spec) as f:
+                spec = json.load(f)
+        config = parse_config(spec)
+        preset = a.model if a.model in PRESET_NAMES else 'custom'
+    window = a.val_window or a.patch
+    mult = size_multiple(config)
+    for what, size in (('--patch', a.patch), ('--val-window', window)):
+        if any(s % mult for s in size):
+            raise SystemExit(f'{what} {"×".join(map(str, size))}: every side must be a multiple of {mult} for {preset}')
 
     cases = find_cases(a.data)
     cases = {k: v for k, v in cases.items() if v['seg']}
     if not cases:
         raise SystemExit(f'{a.data}: no BraTS cases with segmentations found')
     folds = folds_from_split_file(a.split_file, cases) if a.split_file else kfold_assignment(list(cases), a.folds, a.seed)
-    ids = list(cases)
-    train_ids = [cid for cid, f in zip(ids, folds) if a.fold is None or f != a.fold]
+    train_ids = [cid for cid, f in zip(cases, folds) if a.fold is None or f != a.fold]
+    held_out = [cid for cid, f in zip(cases, folds) if a.fold is not None and f == a.fold]
+    if ckpt and (ckpt[1]['cases']['train'] != train_ids or ckpt[1]['cases']['val'] != held_out):
+        raise SystemExit(f'--resume: {a.data} no longer splits into the cases the run was trained on '
+                         f'({len(ckpt[1]["cases"]["train"])} train / {len(ckpt[1]["cases"]["val"])} validation then, {len(train_ids)} / {len(held_out)} now)')
+    val_ids = held_out if a.val_max_cases is None else held_out[:a.val_max_cases]
     os.makedirs(a.out, exist_ok=True)
-    if rank == 0:
+    if rank == 0 and not ckpt:
         write_split_file(os.path.join(a.out, 'splits.json'), cases, folds)
-    # Preprocessed cases stay in memory: a BraTS case is ~30 MB after brain cropping.
+    # Preprocessed cases stay in memory: a BraTS case is ~30 MB after brain cropping. Each rank
+    # keeps only its share of the validation cases.
     data = {cid: preprocess(cases[cid]) for cid in train_ids}
+    val_data = []
+    for cid in val_ids[rank::world]:
+        images, _, labels = preprocess(cases[cid])
+        val_data.append((images, labels))
 
     torch.manual_seed(a.seed)
     model = build_model(config).to(device).train()
-    ddp = wrap(model, device)
     opt = make_optimizer(model, a.lr, weight_decay=a.weight_decay)
-    steps_per_epoch = a.steps_per_epoch or math.ceil(len(train_ids) / a.batch)
-    local = a.batch // world
-    step = 0
-    for epoch in range(a.epochs):
-        order = np.random.default_rng([a.seed, epoch]).permutation(len(train_ids))
-        t0 = time.time()
-        for s in range(steps_per_epoch):
-            xs, ts = [], []
-            for j in range(rank * local, (rank + 1) * local):
-                cid = train_ids[order[(s * a.batch + j) % len(order)]]
-                # One generator per global sample: the patch does not depend on the rank count.
-                rng = np.random.default_rng([a.seed, step, j])
-                x, t = sample_patch(*data[cid], patch, rng, a.foreground_prob, None if a.no_augment else DEFAULT_AUGMENT)
-                xs.append(x)
-                ts.append(t)
-            x, t = torch.stack(xs).to(device), torch.stack(ts).to(device)
-            lr = learning_rate(step, a.lr, a.epochs, a.warmup_epochs, a.power, steps_per_epoch)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.amp and device.type == 'cuda'):
-                loss, dice, bce = train_step(ddp, opt, x, t, lr)
-            step += 1
+    spe = a.steps_per_epoch or math.ceil(len(train_ids) / a.batch)
+    total = a.epochs * spe
+    run_id, step, best = secrets.token_hex(6), 0, None
+    if ckpt:
+        model.load_state_dict({k: v.to(device) for k, v in ckpt[0].items()}, strict=True)
+        opt.load_state_dict(ckpt[1]['optimizer'])
+        run_id, step, best = ckpt[1]['run'], ckpt[1]['step'], ckpt[1]['best']
+    ddp = wrap(model, device)
+
+    def weights_meta(kind, validation=None):
+        md = {**weights_metadata(config, preset), 'hnfnet_run': run_id, 'hnfnet_kind': kind, 'hnfnet_step': str(step), 'hnfnet_epoch': str(step // spe)}
+        if validation:
+            md['hnfnet_val'] = json.dumps(validation)
+        return md
+
+    saved_at = step if ckpt else -1
+
+    def save_last():
+        nonlocal saved_at
+        if rank == 0 and saved_at != step:
+            state = {'format': STATE_FORMAT, 'run': run_id, 'step': step, 'epoch': step // spe, 'steps_per_epoch': spe, 'best': best,
+                     'optimizer': opt.state_dict(), 'config': config, 'preset': preset, 'cases': {'train': train_ids, 'val': held_out},
+                     'args': {k: v for k, v in vars(a).items() if k not in SESSION}}
+            write_last(a.out, model, weights_meta('last'), state)
+        saved_at = step
+
+    log = RunLog(os.path.join(a.out, LOG), step if ckpt else None) if rank == 0 else None
+    if log:
+        log.append({'type': 'start', 'step': step, 'steps_per_epoch': spe, 'epochs': a.epochs, 'resumed': bool(ckpt), 'time': now(),
+                    'model': preset, 'train_cases': len(train_ids), 'val_cases': len(val_ids)})
+        print(f'{"resuming at step %d/%d" % (step, total) if ckpt else "training"} {preset} on {world} rank(s) ({device.type}); '
+              f'{len(train_ids)} train, {len(val_ids)} validated; {a.epochs} epochs × {spe} steps, batch {a.batch}'
+              f'{" (%d × %d)" % (a.accumulate, a.batch // a.accumulate) if a.accumulate > 1 else ""}; run {run_id} in {a.out}', file=sys.stderr)
+
+    slots = rank_slots(a.batch, a.accumulate, world, rank)
+    reason, session, order, epoch_stats, t0 = 'finished', 0, None, [], time.time()
+    while step < total:
+        if a.stop_after is not None and session >= a.stop_after:
+            reason = 'stop-after'
+            break
+        epoch, s = divmod(step, spe)
+        if s == 0 or order is None:
+            order = np.random.default_rng([a.seed, epoch]).permutation(len(train_ids))
+        t_step = time.time()
+        xs, ts = [], []
+        for j in slots:
+            cid = train_ids[order[(s * a.batch + j) % len(order)]]
+            # One generator per global sample: the patch does not depend on the rank count.
+            rng = np.random.default_rng([a.seed, step, j])
+            x, t = sample_patch(*data[cid], a.patch, rng, a.foreground_prob, None if a.no_augment else DEFAULT_AUGMENT)
+            xs.append(x)
+            ts.append(t)
+        x, t = torch.stack(xs).to(device), torch.stack(ts).to(device)
+        lr = learning_rate(step, a.lr, a.epochs, a.warmup_epochs, a.power, spe)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.amp and device.type == 'cuda'):
+            stats = torch.stack(train_step(ddp, opt, x, t, lr, accumulate=a.accumulate))
+        if world > 1:
+            # Logged as the whole batch's loss, whatever the rank count.
+            dist.all_reduce(stats)
+            stats /= world
+        loss, dice, bce = stats.tolist()
+        if not math.isfinite(loss):
+            raise SystemExit(f'training step {step + 1}: the loss is {loss} (dice {dice}, bce {bce}); stopping (the last checkpoint is from before it)')
+        step += 1
+        session += 1
+        epoch_stats.append((loss, dice, bce))
+        if log:
+            log.append({'type': 'step', 'step': step, 'epoch': epoch, 'loss': loss, 'dice_loss': dice, 'bce': bce, 'lr': lr,
+                        'seconds': time.time() - t_step, 'live_bytes': torch.cuda.memory_allocated(device) if device.type == 'cuda' else 0})
+        if step % spe:
+            continue
+        done = step // spe
+        val = None
+        if val_ids and (done % a.val_every == 0 or step == total):
+            val = {'epoch': done, 'step': step, **validate(model, val_data, tuple(window[::-1]), a.val_overlap, a.val_tta, a.val_threshold, device, world)}
+            improved = best is None or val['mean'] > best['mean']
+            if improved:
+                best = val
+                if rank == 0:
+                    write_weights(os.path.join(a.out, BEST), model, weights_meta('best', val))
+            if log:
+                log.append({'type': 'val', 'step': step, 'epoch': done, 'dice': val['dice'], 'mean': val['mean'], 'cases': val['cases'], 'seconds': val['seconds'], 'best': improved})
         if rank == 0:
-            print(json.dumps({'epoch': epoch + 1, 'step': step, 'loss': float(loss), 'dice': float(dice), 'bce': float(bce), 'lr': lr, 'seconds': time.time() - t0}), flush=True)
-            md = {**weights_metadata(config, preset), 'hnfnet_kind': 'last', 'hnfnet_step': str(step), 'hnfnet_epoch': str(epoch + 1)}
-            sd = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
-            _atomic_write(os.path.join(a.out, 'last.safetensors'), lambda p: save_file(p, sd, md))
-            _atomic_write(os.path.join(a.out, 'last.train.pt'), lambda p: torch.save({'optimizer': opt.state_dict(), 'step': step, 'epoch': epoch + 1, 'args': vars(a)}, p))
+            means = np.mean(epoch_stats, 0).tolist()
+            line = {'epoch': done, 'step': step, 'loss': means[0], 'dice': means[1], 'bce': means[2], 'lr': lr, 'seconds': time.time() - t0}
+            if val:
+                line['val'] = {'dice': val['dice'], 'mean': val['mean'], 'best': improved}
+            print(json.dumps(line), flush=True)
+        epoch_stats, t0 = [], time.time()
+        save_last()
+    save_last()
+    if log:
+        log.append({'type': 'stop', 'step': step, 'reason': reason, 'time': now()})
+        log.close()
+        if best:
+            print(f'best mean Dice {best["mean"]:.4f} after epoch {best["epoch"]} ({os.path.join(a.out, BEST)})', file=sys.stderr)
     if dist.is_initialized():
         dist.destroy_process_group()
+    return {'reason': reason, 'step': step, 'best': best, 'run': run_id}
 
 
 if __name__ == '__main__':

@@ -5,15 +5,17 @@
  * and checked against the phantom's grid), a screenshot in test-output/, the weights' round
  * trip through a file, cancel, and the page's message where there is no WebGPU.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatePhantom, readNifti } from '../../src/data/index.js';
+import { generatePhantom, phantomFiles, readNifti } from '../../src/data/index.js';
 import { weightsConfig } from '../../src/hnfnet/weights.js';
 import { ROOT } from '../../scripts/build-browser.js';
 import type { LocalServer } from '../../scripts/local-server.js';
 import { startDemoServer } from '../../web/serve.js';
 import { chromiumMissing, launchChromium, type Browser } from './chromium.js';
+import { runTwin, torchMissing } from '../twin/python.js';
 
 const OUT = path.join(ROOT, 'test-output');
 const PHANTOM = { size: 48, seed: 1 };
@@ -122,6 +124,28 @@ describe.skipIf(missing !== null)(`demo in headless Chromium${missing ? ` (skipp
     await page.waitForFunction(() => /weights from /.test(document.querySelector('[data-model]')?.textContent ?? ''), null, { timeout: 30_000 });
     expect(await page.locator('[data-model]').textContent()).toMatch(/^tiny \(.* M parameters\) — weights from hnfnet-tiny\.safetensors$/);
   }, 60_000);
+
+  const noTorch = torchMissing();
+  it.skipIf(noTorch !== null)(`loads the weights the PyTorch trainer writes${noTorch ? ` (skipped: ${noTorch})` : ''}`, async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hnfnet-demo-twin-'));
+    try {
+      for (const seed of [1, 2]) {
+        mkdirSync(path.join(dir, 'data', `phantom-${seed}`), { recursive: true });
+        for (const f of phantomFiles({ size: 32, seed })) writeFileSync(path.join(dir, 'data', `phantom-${seed}`, f.name), f.bytes);
+      }
+      const r = await runTwin('train', ['--data', path.join(dir, 'data'), '--out', path.join(dir, 'run'), '--model', 'tiny', '--epochs', '1', '--steps-per-epoch', '1', '--batch', '1', '--patch', '16']);
+      expect(r.code, r.stderr).toBe(0);
+      const file = path.join(OUT, 'twin-tiny.safetensors');
+      writeFileSync(file, readFileSync(path.join(dir, 'run', 'last.safetensors')));
+      const { page } = browser;
+      await page.setInputFiles('input[aria-label="weights file"]', file);
+      await page.waitForFunction(() => /twin-tiny/.test(document.querySelector('[data-model]')?.textContent ?? ''), null, { timeout: 30_000 });
+      expect(await page.locator('[data-model]').textContent()).toMatch(/^tiny \(.* M parameters\) — weights from twin-tiny\.safetensors$/);
+      expect(await page.locator('button[data-action="segment"]').isEnabled()).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('cancels a running segmentation', async () => {
     const { page } = browser;

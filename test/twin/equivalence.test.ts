@@ -7,23 +7,15 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildModel, decodeSafetensors, loadModelFromWeights, PRESET_NAMES, saveWeights } from '../../src/index.js';
 import { getDevice } from '../helpers.js';
+import { PYTHON, ROOT, torchMissing } from './python.js';
 import { exportCase, type ExportOptions } from './export.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const PYTHON = '/usr/bin/python3';
 const CHECK = path.join(ROOT, 'python/tests/check_equivalence.py');
 const CHECK_LOAD = path.join(ROOT, 'python/tests/check_load.py');
 
-function torchMissing(): string | null {
-  const r = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
-  if (r.error) return `${PYTHON} is not runnable (${r.error.message})`;
-  if (r.status !== 0) return `${PYTHON} cannot import torch (as root: apt-get install --no-install-recommends python3-torch)`;
-  return null;
-}
 const missing = torchMissing();
 
 interface Diff {

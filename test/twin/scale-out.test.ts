@@ -1,27 +1,21 @@
 /**
  * The PyTorch trainer (python/hnfnet_torch/train.py): data-parallel steps equal single-process
  * steps, and a torchrun run on generated BraTS-style cases leaves weights that the TS side
- * (what `hnfnet infer` uses) loads and runs. Skipped without Debian's python3-torch.
+ * (what `hnfnet infer` uses) loads and runs, and a validation Dice that TS measures too.
+ * Skipped without Debian's python3-torch. train.test.ts covers resume, accumulation and the log.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadModelFromWeights, noGrad, phantomFiles, randn, tidy } from '../../src/index.js';
+import { parseLog, type ValLine } from '../../src/cli/run-log.js';
+import { regionDice } from '../../src/hnfnet/validate.js';
+import { labelsToRegions, loadCase, loadModelFromWeights, noGrad, phantomFiles, preprocessCase, randn, readWeightsInfo, slidingWindowInference, tidy } from '../../src/index.js';
 import { getDevice } from '../helpers.js';
+import { PYTHON, ROOT, runTwin, torchMissing } from './python.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const PYTHON = '/usr/bin/python3';
-
-function torchMissing(): string | null {
-  const r = spawnSync(PYTHON, ['-c', 'import torch, torch.distributed as d; assert d.is_available() and d.is_gloo_available()'], { encoding: 'utf8' });
-  if (r.error) return `${PYTHON} is not runnable (${r.error.message})`;
-  if (r.status !== 0) return `${PYTHON} cannot import torch with gloo (as root: apt-get install --no-install-recommends python3-torch)`;
-  return null;
-}
-const missing = torchMissing();
+const missing = torchMissing({ gloo: true });
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -43,7 +37,7 @@ describe.skipIf(missing !== null)(`PyTorch trainer at scale${missing ? ` (skippe
     for (const [name, g] of Object.entries(res.grads)) expect(g.max_abs_diff!, name).toBeLessThanOrEqual(1e-9 * g.scale + 1e-15);
   });
 
-  it('train.py as two gloo ranks (torchrun’s environment) trains tiny on generated cases; TS loads the checkpoint and runs it', async () => {
+  it('train.py as two gloo ranks (torchrun’s environment) trains tiny with accumulation and validates, the held-out cases split over the ranks; TS loads the checkpoints and measures the same Dice', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'hnfnet-torchrun-'));
     dirs.push(dir);
     for (const seed of [1, 2, 3]) {
@@ -54,19 +48,12 @@ describe.skipIf(missing !== null)(`PyTorch trainer at scale${missing ? ` (skippe
     const run = path.join(dir, 'run');
     // The environment torchrun gives each rank (env:// rendezvous), set by hand: Debian's
     // torch 1.13 launcher fails under Python 3.11 (its Std flag lookup returns None).
-    const args = ['-m', 'hnfnet_torch.train', '--data', path.join(dir, 'data'), '--out', run, '--model', 'tiny', '--fold', '0', '--folds', '3', '--epochs', '2', '--batch', '2', '--patch', '32', '--steps-per-epoch', '2'];
+    // Two folds of three cases: two held out, one per rank; each rank's 2 samples a step go
+    // through as 2 micro-batches of 1. Patches (and so validation windows) of x, y, z = 32, 32, 16.
+    const args = ['--data', path.join(dir, 'data'), '--out', run, '--model', 'tiny', '--fold', '0', '--folds', '2', '--epochs', '2', '--batch', '4', '--accumulate', '2', '--patch', '32', '32', '16', '--steps-per-epoch', '2'];
     const port = String(20000 + Math.floor(Math.random() * 20000));
-    const ranks = [0, 1].map(
-      (rank) =>
-        new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-          const env = { ...process.env, OMP_NUM_THREADS: '1', MASTER_ADDR: '127.0.0.1', MASTER_PORT: port, WORLD_SIZE: '2', RANK: String(rank), LOCAL_RANK: String(rank), LOCAL_WORLD_SIZE: '2' };
-          const p = spawn(PYTHON, args, { cwd: path.join(ROOT, 'python'), env });
-          let stdout = '';
-          let stderr = '';
-          p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-          p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-          p.on('close', (code) => resolve({ code, stdout, stderr }));
-        }),
+    const ranks = [0, 1].map((rank) =>
+      runTwin('train', args, { MASTER_ADDR: '127.0.0.1', MASTER_PORT: port, WORLD_SIZE: '2', RANK: String(rank), LOCAL_RANK: String(rank), LOCAL_WORLD_SIZE: '2' }),
     );
     const done = await Promise.all(ranks);
     for (const [rank, d] of done.entries()) if (d.code !== 0) throw new Error(`rank ${rank} failed (${d.code}):\n${d.stdout}\n${d.stderr}`);
@@ -75,6 +62,11 @@ describe.skipIf(missing !== null)(`PyTorch trainer at scale${missing ? ` (skippe
     expect(epochs.map((e) => e.epoch)).toEqual([1, 2]);
     for (const e of epochs) expect(Number.isFinite(e.loss)).toBe(true);
     expect(existsSync(path.join(run, 'splits.json'))).toBe(true);
+    // Only rank 0 writes the log: start, 4 steps, the validation after the last epoch, stop.
+    const log = parseLog(readFileSync(path.join(run, 'log.jsonl'), 'utf8'));
+    expect(log.map((l) => l.type)).toEqual(['start', 'step', 'step', 'step', 'step', 'val', 'stop']);
+    const val = log.find((l): l is ValLine => l.type === 'val')!;
+    expect(val).toMatchObject({ step: 4, epoch: 2, cases: 2, best: true });
 
     const device = await getDevice();
     const { model, preset } = loadModelFromWeights(readFileSync(path.join(run, 'last.safetensors')), 'last.safetensors', { device });
@@ -86,5 +78,42 @@ describe.skipIf(missing !== null)(`PyTorch trainer at scale${missing ? ` (skippe
     y.dispose();
     x.dispose();
     model.dispose();
+
+    // The held-out cases through TS's preprocessing, sliding window (the patch as [D, H, W],
+    // overlap 0.25, no TTA) and regionDice, with the best weights: the mean per region is the Dice the ranks logged.
+    const bytes = new Uint8Array(readFileSync(path.join(run, 'best.safetensors')));
+    const info = readWeightsInfo(bytes, 'best.safetensors');
+    expect(info).toMatchObject({ kind: 'best', step: 4, epoch: 2 });
+    expect(info.validation!.dice).toEqual(val.dice);
+    const best = loadModelFromWeights(bytes, 'best.safetensors', { device }).model;
+    const split = JSON.parse(readFileSync(path.join(run, 'splits.json'), 'utf8')) as { training: { fold: number; id: string }[] };
+    const held = split.training.filter((e) => e.fold === 0).map((e) => e.id);
+    expect(held).toHaveLength(2);
+    const sums = [0, 0, 0];
+    const tol = [0, 0, 0];
+    for (const id of held) {
+      const pc = preprocessCase(await loadCase(path.join(dir, 'data', id)));
+      const [X, Y, Z] = pc.dims;
+      const { output } = await slidingWindowInference(pc.images, [pc.channels, Z, Y, X], [(v) => best.call(v)], { window: [16, 32, 32], overlap: 0.25, tta: 1, activation: 'sigmoid', device });
+      const n = X * Y * Z;
+      const gt = labelsToRegions(pc.labels!);
+      for (let c = 0; c < 3; c++) {
+        sums[c]! += regionDice(output, gt, 0.5, c * n, n);
+        // A voxel within float32 rounding of the threshold may fall either way on the two
+        // sides; each moves the case's Dice by at most about 2/(|P| + |G|).
+        let ties = 0;
+        let pg = 0;
+        for (let i = c * n; i < (c + 1) * n; i++) {
+          if (Math.abs(output[i]! - 0.5) <= 1e-5) ties++;
+          pg += (output[i]! > 0.5 ? 1 : 0) + (gt[i]! > 0 ? 1 : 0);
+        }
+        tol[c]! += (2 * ties) / Math.max(1, pg - ties);
+      }
+    }
+    best.dispose();
+    for (const [c, name] of (['WT', 'TC', 'ET'] as const).entries()) {
+      const ts = sums[c]! / held.length;
+      expect(Math.abs(ts - val.dice[name]), `${name}: TS ${ts}, twin ${val.dice[name]}`).toBeLessThanOrEqual(tol[c]! / held.length + 1e-12);
+    }
   });
 });

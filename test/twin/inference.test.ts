@@ -1,0 +1,131 @@
+/**
+ * Weights trained by the PyTorch twin (python -m hnfnet_torch.train), served two ways: by
+ * `hnfnet infer` and by the twin's own inferencer (python -m hnfnet_torch.infer) with the same
+ * windows, flips and post-processing. The written segmentations must agree voxel for voxel,
+ * except at ties: voxels whose region probability sits at the threshold within the two
+ * sides' float32 rounding. Skipped without Debian's python3-torch.
+ *
+ * The real case runs without TTA in CI (8 windows of 128³ on each side); HNFNET_TWIN_TTA=8
+ * runs the recipe's 8 flips (64 windows, about 5 minutes on lavapipe).
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { phantomFiles } from '../../src/index.js';
+import { readNiftiFile } from '../../src/data/index.node.js';
+import { HAVE_SHARED, SHARED_BRATS, SKIP_REASON } from '../data/helpers.js';
+import { runHnfnet, runTwin, torchMissing, type Finished } from './python.js';
+
+const missing = torchMissing();
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function ok(what: string, r: Finished): Finished {
+  if (r.code !== 0) throw new Error(`${what} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+/** Trains tiny with the twin's trainer for a few steps; returns its last.safetensors. */
+async function twinTrain(data: string, run: string, args: string[]): Promise<string> {
+  ok('hnfnet_torch.train', await runTwin('train', ['--data', data, '--out', run, '--model', 'tiny', '--batch', '2', '--lr', '2e-2', '--warmup-epochs', '1', ...args]));
+  return path.join(run, 'last.safetensors');
+}
+
+interface Agreement {
+  voxels: number;
+  tumour: number;
+  differing: number;
+  /** Differing voxels where no region's probabilities lie on opposite sides of the threshold. */
+  unexplained: number;
+  /** Largest |p_ts − 0.5| over the region decisions the two sides disagree on. */
+  worstTieGap: number;
+  maxProbDiff: number;
+}
+
+/** Segments `caseDir` with both inferencers (concurrently) and compares what they wrote. */
+async function bothInfer(weights: string, caseDir: string, out: string, opts: string[]): Promise<Agreement> {
+  const [ts, py] = await Promise.all([
+    runHnfnet(['infer', '--model', weights, '--case', caseDir, '--out', path.join(out, 'ts.nii.gz'), '--probs', path.join(out, 'ts'), ...opts]),
+    runTwin('infer', ['--model', weights, '--case', caseDir, '--out', path.join(out, 'py.nii.gz'), '--probs', path.join(out, 'py'), ...opts]),
+  ]);
+  ok('hnfnet infer', ts);
+  ok('hnfnet_torch.infer', py);
+  // Both report the same number of network calls over the same box.
+  const calls = (r: Finished) => /\((\d+) network calls over box (\S+)\)/.exec(r.stderr)?.slice(1);
+  expect(calls(py)).toEqual(calls(ts));
+  expect(calls(ts)).toBeDefined();
+
+  const [a, b] = await Promise.all([readNiftiFile(path.join(out, 'ts.nii.gz')), readNiftiFile(path.join(out, 'py.nii.gz'))]);
+  expect(b.dims).toEqual(a.dims);
+  expect(b.affine).toEqual(a.affine);
+  const probs = await Promise.all(['wt', 'tc', 'et'].flatMap((r) => [readNiftiFile(path.join(out, `ts_${r}.nii.gz`)), readNiftiFile(path.join(out, `py_${r}.nii.gz`))]));
+  let maxProbDiff = 0;
+  for (let r = 0; r < 3; r++) {
+    const p = probs[2 * r]!.data;
+    const q = probs[2 * r + 1]!.data;
+    for (let i = 0; i < p.length; i++) maxProbDiff = Math.max(maxProbDiff, Math.abs(p[i]! - q[i]!));
+  }
+  let differing = 0;
+  let tumour = 0;
+  let unexplained = 0;
+  let worstTieGap = 0;
+  for (let i = 0; i < a.data.length; i++) {
+    if (a.data[i] !== 0) tumour++;
+    if (a.data[i] === b.data[i]) continue;
+    differing++;
+    let straddles = false;
+    for (let r = 0; r < 3; r++) {
+      const p = probs[2 * r]!.data[i]!;
+      const q = probs[2 * r + 1]!.data[i]!;
+      if (p > 0.5 !== q > 0.5) {
+        straddles = true;
+        worstTieGap = Math.max(worstTieGap, Math.abs(p - 0.5));
+      }
+    }
+    // Otherwise a rule over the whole volume (ET < 200 voxels → NCR) or the label mapping differs.
+    if (!straddles) unexplained++;
+  }
+  return { voxels: a.data.length, tumour, differing, unexplained, worstTieGap, maxProbDiff };
+}
+
+function expectAgreement(g: Agreement, maxDiffering: number, maxTumourShare: number): void {
+  // A segmentation worth comparing: some tumour, not everything.
+  expect(g.tumour).toBeGreaterThan(100);
+  expect(g.tumour).toBeLessThan(g.voxels * maxTumourShare);
+  // The network outputs agree to float32 rounding of two implementations (≈1e-6) …
+  expect(g.maxProbDiff).toBeLessThan(1e-4);
+  // … so labels may differ only where a probability sits at the threshold, and only a handful.
+  expect(g.unexplained).toBe(0);
+  expect(g.differing).toBeLessThanOrEqual(maxDiffering);
+}
+
+describe.skipIf(missing !== null)(`twin-trained weights: hnfnet infer vs the twin's inference${missing ? ` (skipped: ${missing})` : ''}`, () => {
+  it('phantoms, windows of 32³ with 8 flips, two windows per call: the same labels and probabilities', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hnfnet-twin-infer-'));
+    dirs.push(dir);
+    for (const seed of [1, 2, 3]) {
+      const caseDir = path.join(dir, 'data', `phantom-${seed}`);
+      mkdirSync(caseDir, { recursive: true });
+      for (const f of phantomFiles({ size: 40, seed })) writeFileSync(path.join(caseDir, f.name), f.bytes);
+    }
+    const weights = await twinTrain(path.join(dir, 'data'), path.join(dir, 'run'), ['--epochs', '3', '--steps-per-epoch', '3', '--patch', '32']);
+    const g = await bothInfer(weights, path.join(dir, 'data', 'phantom-2'), dir, ['--window', '32', '--tta', '8', '--overlap', '0.5', '--batch', '2']);
+    console.log(`[twin inference] phantom 40³, TTA 8: ${g.differing} differing voxels of ${g.voxels}, tumour ${g.tumour}, max |Δp| ${g.maxProbDiff.toExponential(2)}`);
+    expectAgreement(g, 5, 0.5);
+  }, 300_000);
+
+  it.skipIf(!HAVE_SHARED)(`a real BraTS case, the recipe's windows (128³, overlap 0.5, gaussian, centre crop)${HAVE_SHARED ? '' : ` (${SKIP_REASON})`}`, async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hnfnet-twin-real-'));
+    dirs.push(dir);
+    const tta = process.env.HNFNET_TWIN_TTA ?? '1';
+    // A few steps on both real cases: enough for a segmentation that is neither empty nor everything.
+    const weights = await twinTrain(SHARED_BRATS, path.join(dir, 'run'), ['--epochs', '6', '--steps-per-epoch', '4', '--patch', '48']);
+    const g = await bothInfer(weights, path.join(SHARED_BRATS, 'Brats18_TCIA01_378_1'), dir, ['--tta', tta]);
+    console.log(`[twin inference] Brats18_TCIA01_378_1, TTA ${tta}: ${g.differing} differing voxels of ${g.voxels}, tumour ${g.tumour}, max |Δp| ${g.maxProbDiff.toExponential(2)}, worst tie gap ${g.worstTieGap.toExponential(2)}`);
+    // The brain is 1.47 M of the 8.9 M voxels, its tumour 125 k.
+    expectAgreement(g, 10, 0.05);
+  }, 900_000);
+});

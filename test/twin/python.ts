@@ -1,0 +1,53 @@
+/**
+ * Running the PyTorch twin from the tests: Debian's system Python (where apt's python3-torch
+ * lives, whatever python3 comes first on PATH), a reason to skip when torch is missing, and
+ * processes run concurrently with the TS side.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const PYTHON = '/usr/bin/python3';
+/** The twin's package folder: the cwd of `python -m hnfnet_torch.…`. */
+export const PYTHON_PKG = path.join(ROOT, 'python');
+
+/** Why the twin cannot run here, or null; `gloo` also asks for torch.distributed's CPU backend. */
+export function torchMissing(opts: { gloo?: boolean } = {}): string | null {
+  const probe = opts.gloo ? 'import torch, torch.distributed as d; assert d.is_available() and d.is_gloo_available()' : 'import torch';
+  const r = spawnSync(PYTHON, ['-c', probe], { encoding: 'utf8' });
+  if (r.error) return `${PYTHON} is not runnable (${r.error.message})`;
+  if (r.status !== 0) return `${PYTHON} cannot import torch${opts.gloo ? ' with gloo' : ''} (as root: apt-get install --no-install-recommends python3-torch)`;
+  return null;
+}
+
+export interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to the end without blocking the event loop (so TS work can overlap it). */
+export function run(cmd: string, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Finished> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { cwd: opts.cwd ?? ROOT, env: { OMP_NUM_THREADS: '1', ...process.env, ...opts.env } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** `python -m hnfnet_torch.<module> …` from python/. */
+export function runTwin(module: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Finished> {
+  return run(PYTHON, ['-m', `hnfnet_torch.${module}`, ...args], { cwd: PYTHON_PKG, env });
+}
+
+const tsx = createRequire(import.meta.url).resolve('tsx/cli');
+/** `hnfnet …` (src/cli/main.ts) in a child process, as a user runs it. */
+export function runHnfnet(args: readonly string[]): Promise<Finished> {
+  return run(process.execPath, [tsx, path.join(ROOT, 'src/cli/main.ts'), ...args]);
+}
