@@ -6,7 +6,6 @@ from .model import build_model, HNFNet, UNet3d
 from .safetensors_io import load_file, save_file
 from .weights import CONFIG_KEY, PRESET_KEY, save_weights, load_weights, weights_metadata
 from .loss import segmentation_loss, generalized_dice_loss
-from .infer import load_case, segment_case, sliding_window
 
 __all__ = [
     'PRESET_NAMES', 'preset_config', 'validate_config', 'size_multiple',
@@ -14,3 +13,14 @@ __all__ = [
     'CONFIG_KEY', 'PRESET_KEY', 'save_weights', 'load_weights', 'weights_metadata',
     'segmentation_loss', 'generalized_dice_loss', 'load_case', 'segment_case', 'sliding_window',
 ]
+
+_INFER = ('load_case', 'segment_case', 'sliding_window')
+
+
+def __getattr__(name):
+    # Imported on first use, so that `python -m hnfnet_torch.infer` does not find its own
+    # module already loaded by the package (runpy warns about that).
+    if name in _INFER:
+        from . import infer
+        return getattr(infer, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

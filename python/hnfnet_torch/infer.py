@@ -202,6 +202,15 @@ def to_brats(labels, et_label):
 
 
 def main(argv=None):
+    try:
+        return _main(argv)
+    except (OSError, ValueError) as e:
+        # Bad input (a missing or corrupt file, a case that does not fit the model): the message, not a traceback.
+        print(f'hnfnet_torch.infer: error: {e}', file=sys.stderr)
+        return 1
+
+
+def _main(argv):
     ap = argparse.ArgumentParser(prog='python -m hnfnet_torch.infer', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--model', action='append', required=True, help='weights file (repeat for an ensemble)')
     ap.add_argument('--case', required=True, help='a BraTS case folder')

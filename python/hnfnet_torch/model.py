@@ -201,17 +201,37 @@ class EMAUnit(nn.Module):
             y, mu = em_attention(self.conv1(x), self.mu, self.stages)
             if self.training:
                 batch_mean = mu.mean(dim=0, keepdim=True)
-                if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-                    # Data parallel: each rank sees a slice of the batch. Averaging the slices'
-                    # means (equal slices) gives the whole batch's mean, so every rank's bases
-                    # move as one process with the full batch would move them.
-                    dist.all_reduce(batch_mean)
-                    batch_mean /= dist.get_world_size()
-                m = self.momentum * self.mu + (1 - self.momentum) * batch_mean
-                if self.renormalize:
-                    m = m / (1e-6 + m.norm(dim=1, keepdim=True))
-                self.mu.copy_(m)
+                if self.pending is not None:
+                    self.pending.append(batch_mean)
+                else:
+                    self._move_bases(batch_mean)
         return F.relu(self.norm2(self.conv2(F.relu(y))) + x)
+
+    # Gradient accumulation (ema-unit.ts): between defer_base_updates() and commit_base_updates()
+    # the forwards collect their batch means and the bases move once with the mean of all of
+    # them, so N equal micro-batches see and move the bases as the whole batch would.
+    pending = None
+
+    def defer_base_updates(self):
+        self.pending = []
+
+    def commit_base_updates(self):
+        pending, self.pending = self.pending, None
+        if pending:
+            with torch.no_grad():
+                self._move_bases(torch.stack(pending).mean(0))
+
+    def _move_bases(self, batch_mean):
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            # Data parallel: each rank sees a slice of the batch. Averaging the slices'
+            # means (equal slices) gives the whole batch's mean, so every rank's bases
+            # move as one process with the full batch would move them.
+            dist.all_reduce(batch_mean)
+            batch_mean /= dist.get_world_size()
+        m = self.momentum * self.mu + (1 - self.momentum) * batch_mean
+        if self.renormalize:
+            m = m / (1e-6 + m.norm(dim=1, keepdim=True))
+        self.mu.copy_(m)
 
 
 def _check_input(x, cfg, what):

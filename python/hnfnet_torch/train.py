@@ -32,7 +32,7 @@ from .config import parse_config, size_multiple, PRESET_NAMES
 from .data import DEFAULT_AUGMENT, find_cases, folds_from_split_file, kfold_assignment, preprocess, sample_patch, write_split_file
 from .checkpoint import BEST, LAST, STATE_FORMAT, CheckpointError, read_last, write_last, write_weights
 from .loss import segmentation_loss
-from .model import build_model
+from .model import EMAUnit, build_model
 from .run_log import LOG, RunLog, now
 from .validate import validate
 from .weights import weights_metadata
@@ -75,21 +75,30 @@ def train_step(model, opt, x, target, lr, loss_cfg=None, accumulate=1):
         g['lr'] = lr
     opt.zero_grad(set_to_none=True)
     stats = []
-    for m, (xm, tm) in enumerate(zip(x.chunk(accumulate), target.chunk(accumulate))):
-        # Gradients are reduced over the ranks once, in the last micro-batch's backward.
-        skip_sync = isinstance(model, DDP) and m < accumulate - 1
-        with model.no_sync() if skip_sync else contextlib.nullcontext():
-            loss, dice, bce = segmentation_loss(model(xm), tm, **(loss_cfg or {}))
-            (loss if accumulate == 1 else loss / accumulate).backward()
-        stats.append(torch.stack([loss, dice, bce]).detach().float())
+    # The EM bases move once per step, with the whole batch's mean (EMAUnit.defer_base_updates).
+    units = [u for u in (model.module if isinstance(model, DDP) else model).modules() if isinstance(u, EMAUnit)] if accumulate > 1 else []
+    for u in units:
+        u.defer_base_updates()
+    try:
+        for m, (xm, tm) in enumerate(zip(x.chunk(accumulate), target.chunk(accumulate))):
+            # Gradients are reduced over the ranks once, in the last micro-batch's backward.
+            skip_sync = isinstance(model, DDP) and m < accumulate - 1
+            with model.no_sync() if skip_sync else contextlib.nullcontext():
+                loss, dice, bce = segmentation_loss(model(xm), tm, **(loss_cfg or {}))
+                (loss if accumulate == 1 else loss / accumulate).backward()
+            stats.append(torch.stack([loss, dice, bce]).detach().float())
+        for u in units:
+            u.commit_base_updates()
+    finally:
+        for u in units:
+            u.pending = None
     opt.step()
     return tuple(torch.stack(stats).mean(0))
 
 
 def rank_slots(batch, accumulate, world, rank):
     """Positions in the global batch that `rank` trains on, in micro-batch order: its slice of
-    each global micro-batch, so the EM bases (averaged over the ranks at every forward) move
-    as they do in one process with the same accumulate."""
+    each global micro-batch, so that the ranks' micro-batch m together is one process's."""
     micro = batch // accumulate
     local = micro // world
     return [m * micro + rank * local + i for m in range(accumulate) for i in range(local)]

@@ -43,5 +43,8 @@ def load_weights(path, fallback_preset=None, dtype=torch.float32):
     tensors, metadata = load_file(path)
     config, preset = weights_config(metadata, str(path), fallback_preset)
     model = build_model(config)
-    model.load_state_dict(tensors, strict=True)
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as e:
+        raise ValueError(f'{path}: the weights do not fit the {preset or config["kind"]} model its metadata describes: {e}') from e
     return model.to(dtype).eval(), config, preset

@@ -13,14 +13,19 @@
  * Bases: a buffer `mu` [1, C, K], initialised N(0, √(2/K)) and L2-normalised over C. In
  * training mode every forward replaces it with momentum·mu + (1 − momentum)·mean_N(batch
  * bases), then (by default) L2-normalises it again; in eval mode it is left alone.
+ * Between `deferBaseUpdates()` and `commitBaseUpdates()` (a step of gradient accumulation)
+ * the forwards collect their batch bases instead and the commit moves `mu` once with the mean
+ * of all of them, so N micro-batches see and move the bases exactly as the whole batch would.
  */
 import { add } from '../kernels/broadcast.js';
+import { cat } from '../kernels/concat.js';
 import { emAttention, emaUpdateBases } from '../kernels/em-attention.js';
 import { relu } from '../kernels/unary.js';
 import type { Conv3d } from '../nn/layers/conv.js';
 import type { InstanceNorm3d } from '../nn/layers/norm.js';
 import { Module } from '../nn/module.js';
 import { numel, type Shape } from '../tensor/shape.js';
+import { keep } from '../tensor/scope.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
 import { conv, norm, type BuildContext } from './blocks.js';
 
@@ -42,6 +47,8 @@ export class EMAUnit extends Module {
    * which finite-difference checks need. The caller owns the tensor.
    */
   heldAttention: Tensor | null = null;
+  /** Batch bases [N, C, K] of the forwards since deferBaseUpdates(), or null when not deferring. */
+  private pendingBases: Tensor[] | null = null;
 
   constructor(
     ctx: BuildContext,
@@ -89,9 +96,41 @@ export class EMAUnit extends Module {
     const h = this.conv1.call(x);
     const { y, mu } = emAttention(h, this.bases, { stages: this.opts.stages });
     h.dispose();
+    if (this.training && this.pendingBases) {
+      this.pendingBases.push(keep(mu));
+      return y;
+    }
     if (this.training) this.setBuffer('mu', emaUpdateBases(this.bases, mu, this.opts.momentum, { normalize: this.opts.renormalize }));
     mu.dispose();
     return y;
+  }
+
+  /** Training forwards from now on leave `mu` alone and remember their batch bases. */
+  deferBaseUpdates(): void {
+    this.discardPending();
+    this.pendingBases = [];
+  }
+
+  /** Moves `mu` once with the mean over every sample seen since deferBaseUpdates(); ends deferring. */
+  commitBaseUpdates(): void {
+    const pending = this.pendingBases;
+    this.pendingBases = null;
+    if (!pending?.length) return;
+    const all = pending.length === 1 ? pending[0]! : cat(pending, 0);
+    this.setBuffer('mu', emaUpdateBases(this.bases, all, this.opts.momentum, { normalize: this.opts.renormalize }));
+    if (all !== pending[0]) all.dispose();
+    for (const t of pending) t.dispose();
+  }
+
+  /** Drops collected batch bases without moving `mu` (a step that failed); ends deferring. */
+  discardPending(): void {
+    for (const t of this.pendingBases ?? []) t.dispose();
+    this.pendingBases = null;
+  }
+
+  override dispose(): void {
+    this.discardPending();
+    super.dispose();
   }
 
   /**

@@ -16,6 +16,7 @@ import { HnfnetError } from '../tensor/errors.js';
 import { tidy } from '../tensor/scope.js';
 import { empty, tensor, type Tensor } from '../tensor/tensor.js';
 import type { SegmentationModel } from './build.js';
+import { EMAUnit } from './ema-unit.js';
 import { segmentationLoss, type SegLossConfig } from './loss.js';
 import { learningRate, type ScheduleConfig } from './schedule.js';
 
@@ -93,18 +94,28 @@ export class Trainer {
     this.optimizer.lr = lr;
     // One read-back per step: every micro-batch's (loss, dice, bce) is copied into this buffer.
     const stats = empty([micro, 3], this.device, 'train_stats');
-    for (let m = 0; m < micro; m++) {
-      const x = tensor(batch.images.subarray(m * mb * C * vox, (m + 1) * mb * C * vox), [mb, C, D, H, W], { device: this.device });
-      const t = tensor(batch.regions.subarray(m * mb * 3 * vox, (m + 1) * mb * 3 * vox), [mb, 3, D, H, W], { device: this.device });
-      const parts = tidy(() => {
-        const l = segmentationLoss(this.model.call(x), t, this.opts.loss);
-        return { ...l, objective: micro === 1 ? l.loss : scale(l.loss, 1 / micro) };
-      });
-      x.dispose();
-      t.dispose();
-      backward(parts.objective);
-      [parts.loss, parts.dice, parts.bce].forEach((v, i) => this.device.copy(v.buffer, 0, stats.buffer, (m * 3 + i) * 4, 4));
-      for (const v of new Set<Tensor>([parts.objective, parts.loss, parts.dice, parts.bce])) v.dispose();
+    // With accumulation the EM bases move once per step, with the whole batch's mean (ema-unit.ts).
+    const units = micro > 1 ? this.model.namedModules().flatMap(([, m]) => (m instanceof EMAUnit ? [m] : [])) : [];
+    for (const u of units) u.deferBaseUpdates();
+    try {
+      for (let m = 0; m < micro; m++) {
+        const x = tensor(batch.images.subarray(m * mb * C * vox, (m + 1) * mb * C * vox), [mb, C, D, H, W], { device: this.device });
+        const t = tensor(batch.regions.subarray(m * mb * 3 * vox, (m + 1) * mb * 3 * vox), [mb, 3, D, H, W], { device: this.device });
+        const parts = tidy(() => {
+          const l = segmentationLoss(this.model.call(x), t, this.opts.loss);
+          return { ...l, objective: micro === 1 ? l.loss : scale(l.loss, 1 / micro) };
+        });
+        x.dispose();
+        t.dispose();
+        backward(parts.objective);
+        [parts.loss, parts.dice, parts.bce].forEach((v, i) => this.device.copy(v.buffer, 0, stats.buffer, (m * 3 + i) * 4, 4));
+        for (const v of new Set<Tensor>([parts.objective, parts.loss, parts.dice, parts.bce])) v.dispose();
+      }
+      for (const u of units) u.commitBaseUpdates();
+    } catch (e) {
+      for (const u of units) u.discardPending();
+      stats.dispose();
+      throw e;
     }
     this.optimizer.step();
     this.optimizer.zeroGrad();

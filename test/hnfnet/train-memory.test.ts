@@ -53,22 +53,45 @@ describe('trainer', () => {
     model.dispose();
   });
 
-  it('gradient accumulation (2 × 1) trains like the true batch of 2', async () => {
-    // A U-Net without EM bases: the bases' moving average is per forward pass, so with
-    // accumulation it takes two smaller steps; everything else is per sample or summed.
-    const cfg: UNet3dConfig = { kind: 'unet3d', inChannels: 4, outChannels: 3, widths: [4, 8], convsPerLevel: 1, norm: { kind: 'instance', affine: true, eps: 1e-5 } };
-    const run = async (accumulate: number): Promise<number[]> => {
+  it('gradient accumulation (2 × 1) trains like the true batch of 2: a U-Net, and tiny with its EM bases', async () => {
+    const unet: UNet3dConfig = { kind: 'unet3d', inChannels: 4, outChannels: 3, widths: [4, 8], convsPerLevel: 1, norm: { kind: 'instance', affine: true, eps: 1e-5 } };
+    const run = async (cfg: UNet3dConfig | 'tiny', accumulate: number): Promise<{ losses: number[]; mu: Float32Array | null; live: number }> => {
       const model = buildModel(cfg, { device, seed: 3 });
       const opt = new Adam(model, { lr: 1e-3 });
       const trainer = new Trainer(model, opt, { schedule, loss: DEFAULT_SEG_LOSS, accumulate });
-      const out: number[] = [];
-      for (const b of batches.slice(0, 4)) out.push((await trainer.trainStep(b)).loss);
+      const losses: number[] = [];
+      let live = 0;
+      for (const [i, b] of batches.slice(0, 4).entries()) {
+        losses.push((await trainer.trainStep(b)).loss);
+        if (i === 1) live = device.memoryStats().liveBytes;
+      }
+      // Deferred bases are not left behind: memory after step 4 equals memory after step 2.
+      expect(device.memoryStats().liveBytes).toBe(live);
+      const mu = model.namedBuffers().find(([n]) => n === 'ema.mu')?.[1];
+      const out = { losses, mu: mu ? await mu.data() : null, live };
       opt.dispose();
       model.dispose();
       return out;
     };
-    const whole = await run(1);
-    const split = await run(2);
-    for (let i = 0; i < whole.length; i++) expect(Math.abs(split[i]! - whole[i]!), `step ${i + 1}: ${split[i]} vs ${whole[i]}`).toBeLessThan(2e-4);
+    for (const cfg of [unet, 'tiny'] as const) {
+      const whole = await run(cfg, 1);
+      const split = await run(cfg, 2);
+      const name = cfg === 'tiny' ? 'tiny' : 'unet3d';
+      for (let i = 0; i < whole.losses.length; i++) expect(Math.abs(split.losses[i]! - whole.losses[i]!), `${name} step ${i + 1}: ${split.losses[i]} vs ${whole.losses[i]}`).toBeLessThan(2e-4);
+      if (cfg === 'tiny') {
+        // The bases moved (four steps of momentum 0.9), and moved alike: once per step with the batch mean.
+        let moved = 0;
+        let diff = 0;
+        const init = buildModel('tiny', { device, seed: 3 });
+        const mu0 = await init.namedBuffers().find(([n]) => n === 'ema.mu')![1].data();
+        init.dispose();
+        for (let i = 0; i < mu0.length; i++) {
+          moved = Math.max(moved, Math.abs(whole.mu![i]! - mu0[i]!));
+          diff = Math.max(diff, Math.abs(split.mu![i]! - whole.mu![i]!));
+        }
+        expect(moved).toBeGreaterThan(1e-2);
+        expect(diff).toBeLessThan(1e-5);
+      }
+    }
   });
 });

@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { phantomFiles } from '../../src/index.js';
 import { readNiftiFile } from '../../src/data/index.node.js';
 import { HAVE_SHARED, SHARED_BRATS, SKIP_REASON } from '../data/helpers.js';
-import { runHnfnet, runTwin, torchMissing, type Finished } from './python.js';
+import { PYTHON, PYTHON_PKG, run, runHnfnet, runTwin, torchMissing, type Finished } from './python.js';
 
 const missing = torchMissing();
 const dirs: string[] = [];
@@ -128,4 +128,41 @@ describe.skipIf(missing !== null)(`twin-trained weights: hnfnet infer vs the twi
     // The brain is 1.47 M of the 8.9 M voxels, its tumour 125 k.
     expectAgreement(g, 10, 0.05);
   }, 900_000);
+});
+
+describe.skipIf(missing !== null)(`the twin's inference refuses bad input with a message${missing ? ` (skipped: ${missing})` : ''}`, () => {
+  it('a weights file that is not one, weights that do not fit their model, a folder without a case', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hnfnet-twin-bad-'));
+    dirs.push(dir);
+    const caseDir = path.join(dir, 'case');
+    mkdirSync(caseDir);
+    for (const f of phantomFiles({ size: 16, seed: 1 })) writeFileSync(path.join(caseDir, f.name), f.bytes);
+    const notWeights = path.join(dir, 'notes.safetensors');
+    writeFileSync(notWeights, 'not a weights file at all');
+    const infer = (model: string, c: string) => runTwin('infer', ['--model', model, '--case', c, '--out', path.join(dir, 'seg.nii.gz')]);
+    const a = await infer(notWeights, caseDir);
+    expect(a.code).toBe(1);
+    expect(a.stderr).toContain(`hnfnet_torch.infer: error: ${notWeights}`);
+    expect(a.stderr).not.toContain('Traceback');
+    const usage = await runTwin('infer', []);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/the following arguments are required: --model, --case, --out/);
+    // tiny's tensors under a header that claims a wider model, and a good file.
+    const lying = path.join(dir, 'lying.safetensors');
+    const good = path.join(dir, 'good.safetensors');
+    const script = [
+      'from hnfnet_torch import build_model, preset_config, save_weights',
+      "m = build_model(preset_config('tiny'))",
+      `save_weights(m, ${JSON.stringify(lying)}, preset_config('tiny', stemChannels=8), 'tiny')`,
+      `save_weights(m, ${JSON.stringify(good)}, preset='tiny')`,
+    ].join('\n');
+    const make = await run(PYTHON, ['-c', script], { cwd: PYTHON_PKG });
+    expect(make.code, make.stderr).toBe(0);
+    const b = await infer(lying, caseDir);
+    expect(b.code).toBe(1);
+    expect(b.stderr).toMatch(/lying\.safetensors: the weights do not fit the tiny model .*stem/s);
+    const c = await infer(good, path.join(dir, 'nowhere'));
+    expect(c.code).toBe(1);
+    expect(c.stderr).toMatch(/error: .*nowhere: expected one BraTS case/);
+  }, 60_000);
 });

@@ -119,21 +119,22 @@ describe.skipIf(missing !== null)(`PyTorch trainer runs${missing ? ` (skipped: $
     expect(res.recovered.stderr).toMatch(/completed a torn pair from \S+last\.train\.pt\.tmp/);
   });
 
-  it('--accumulate equals the full batch (float64), except that the EM bases move per micro-batch; with two DDP ranks too', () => {
+  it('--accumulate equals the full batch (float64), EM bases included; with two DDP ranks too', () => {
     // Gradients to rounding. Weight changes are Adam's first step, ≈ lr·g/(|g| + eps): where |g|
     // is within a few orders of eps it magnifies the gradients' rounding by up to ~1e5.
-    for (const n of ['2', '4'] as const) {
-      const c = res.accumulate.frozen_bases[n];
-      expect(c.grad_names).toBe(true);
-      expect(c.grad_rel, `accumulate ${n}`).toBeLessThan(1e-9);
-      expect(c.change_rel, `accumulate ${n}`).toBeLessThan(2e-8);
+    for (const bases of ['frozen_bases', 'default'] as const) {
+      for (const n of ['2', '4'] as const) {
+        const c = res.accumulate[bases][n];
+        expect(c.grad_names).toBe(true);
+        expect(c.grad_rel, `${bases}, accumulate ${n}`).toBeLessThan(1e-9);
+        expect(c.change_rel, `${bases}, accumulate ${n}`).toBeLessThan(2e-8);
+        expect(c.mu_abs, `${bases}, accumulate ${n}`).toBeLessThan(1e-12);
+      }
     }
-    // With the default momentum the bases are updated after each micro-batch (as trainer.ts
-    // does), so the later micro-batches see other bases: not the full batch's step.
-    for (const n of ['2', '4'] as const) expect(res.accumulate.default[n].mu_abs).toBeGreaterThan(1e-3);
-    // Two ranks × 2 micro-batches each equal one process × 2 micro-batches, bases included
-    // (each rank holds its slice of every micro-batch); gradients are reduced only in the last
-    // micro-batch's backward.
+    // The bases moved in the default configuration (once, with the whole batch's mean).
+    expect(res.accumulate.default['2'].mu_moved).toBeGreaterThan(1e-2);
+    // Two ranks × 2 micro-batches each equal one process with the whole batch, bases included;
+    // gradients are reduced only in the last micro-batch's backward.
     const d = res.ddp_accumulate;
     expect(d.slots).toEqual([
       [0, 2],
