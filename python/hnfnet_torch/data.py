@@ -9,6 +9,7 @@ import math
 import os
 import re
 import struct
+import zlib
 
 import numpy as np
 import torch
@@ -26,7 +27,10 @@ def _nifti_bytes(path):
     with open(path, 'rb') as f:
         raw = f.read()
     if raw[:2] == b'\x1f\x8b':
-        raw = gzip.decompress(raw)
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as e:
+            raise ValueError(f'{path}: the gzip stream is cut off or corrupt ({e})') from e
     if len(raw) < 348:
         raise ValueError(f'{path}: {len(raw)} bytes, too short for a NIfTI-1 header (348)')
     endian = '<' if struct.unpack('<i', raw[:4])[0] == 348 else '>'

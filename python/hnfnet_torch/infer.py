@@ -6,11 +6,14 @@ rule. A model trained here and the same weights served by hnfnet give the same l
 up to voxels whose probability sits at the threshold within float32 rounding.
 
     python -m hnfnet_torch.infer --model W.safetensors --case DIR --out seg.nii.gz [--tta 8 --window 128 …]
+    python -m hnfnet_torch.infer --model W.safetensors --case DATASET --out PREDICTIONS/ [--skip-existing]
 
 Arrays are [C, Z, Y, X] (x fastest); the window and crop options speak x, y, z like the CLI.
 """
 import argparse
 import math
+import os
+import re
 import sys
 import time
 
@@ -155,11 +158,14 @@ def load_case(path):
     cases = find_cases(path)
     if len(cases) != 1:
         raise ValueError(f'{path}: expected one BraTS case (four modalities), found {len(cases)}')
-    cid, c = next(iter(cases.items()))
+    return _read_case(*next(iter(cases.items())))
+
+
+def _read_case(cid, c):
     vols = [read_nifti(c['images'][m], with_grid=True) for m in MODALITIES]
     shapes = {v.shape for v, _ in vols}
     if len(shapes) != 1:
-        raise ValueError(f'{path}: the modalities differ in shape: ' + ', '.join(f'{m} {v.shape[::-1]}' for m, (v, _) in zip(MODALITIES, vols)))
+        raise ValueError(f'case {cid}: the modalities differ in shape: ' + ', '.join(f'{m} {v.shape[::-1]}' for m, (v, _) in zip(MODALITIES, vols)))
     return {'id': cid, 'images': np.stack([v for v, _ in vols]), 'grid': vols[0][1], 'et': c['et']}
 
 
@@ -205,7 +211,10 @@ def main(argv=None):
     try:
         return _main(argv)
     except (OSError, ValueError) as e:
-        # Bad input (a missing or corrupt file, a case that does not fit the model): the message, not a traceback.
+        # Bad input (a missing or corrupt file, a case that does not fit the model): the message,
+        # not a traceback (HNFNET_DEBUG=1 shows it, as for hnfnet).
+        if os.environ.get('HNFNET_DEBUG'):
+            raise
         print(f'hnfnet_torch.infer: error: {e}', file=sys.stderr)
         return 1
 
@@ -213,8 +222,9 @@ def main(argv=None):
 def _main(argv):
     ap = argparse.ArgumentParser(prog='python -m hnfnet_torch.infer', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--model', action='append', required=True, help='weights file (repeat for an ensemble)')
-    ap.add_argument('--case', required=True, help='a BraTS case folder')
-    ap.add_argument('--out', required=True, help='the segmentation (.nii.gz or .nii)')
+    ap.add_argument('--case', required=True, help='a BraTS case folder, or a data set (a folder of case folders)')
+    ap.add_argument('--out', required=True, help='the segmentation (.nii.gz or .nii); for a data set a folder, which gets <id>.nii.gz per case')
+    ap.add_argument('--skip-existing', action='store_true', help='data sets: leave out cases whose <id>.nii.gz is already there')
     ap.add_argument('--tta', type=int, default=8, choices=(1, 8))
     ap.add_argument('--window', type=int, nargs='+', default=[128], help='side, or x y z')
     ap.add_argument('--overlap', type=float, default=0.5)
@@ -223,7 +233,7 @@ def _main(argv):
     ap.add_argument('--crop', default=','.join(map(str, DEFAULT_CROP)), help='X,Y,Z or "brain"')
     ap.add_argument('--threshold', type=float, default=0.5)
     ap.add_argument('--min-et', type=int, default=200)
-    ap.add_argument('--probs', default=None, help='also write PREFIX_wt/_tc/_et.nii.gz probability maps')
+    ap.add_argument('--probs', default=None, help='also write PREFIX_wt/_tc/_et.nii.gz probability maps (data sets: a folder that gets <id>_wt/_tc/_et.nii.gz)')
     ap.add_argument('--preset', default=None, help='the preset, for weights files without hnfnet metadata')
     ap.add_argument('--device', default=None, help='torch device (default: cuda when available, else cpu)')
     ap.add_argument('--float64', action='store_true', help='run the network in float64 (for checks)')
@@ -241,19 +251,55 @@ def _main(argv):
     t0 = time.time()
     device = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     dtype = torch.float64 if a.float64 else torch.float32
+    found = find_cases(a.case)
+    if not found:
+        raise ValueError(f'{a.case}: holds no BraTS case (four modality files)')
+    dataset = len(found) > 1
+    if dataset and re.search(r'\.nii(\.gz)?$', a.out, re.I):
+        ap.error(f'{a.case} is a data set of {len(found)} cases: --out must be a folder for their segmentations, not {a.out}')
+    if a.skip_existing and not dataset:
+        ap.error('--skip-existing is for data sets (a folder of case folders)')
     models = [load_weights(p, a.preset, dtype)[0].to(device) for p in a.model]
-    case = load_case(a.case)
-    print(f'case {case["id"]}: {"×".join(map(str, case["images"].shape[:0:-1]))} voxels, {len(models)} model(s), TTA {a.tta}, on {device}', file=sys.stderr)
-    labels, probs, box, calls = segment_case(
-        case, models, crop=crop, threshold=a.threshold, min_et=a.min_et, keep_probabilities=bool(a.probs),
-        window=a.window[0] if len(a.window) == 1 else a.window, overlap=a.overlap, tta=a.tta, blend=a.blend,
-        batch_size=a.batch, device=device)
-    write_nifti(a.out, to_brats(labels, case['et']), case['grid'])
-    if a.probs:
-        for i, region in enumerate(('wt', 'tc', 'et')):
-            write_nifti(f'{a.probs}_{region}.nii.gz', probs[i], case['grid'])
-    size = '×'.join(str(s.stop - s.start) for s in box[::-1])
-    print(f'wrote {a.out} ({calls} network calls over box {size}) in {time.time() - t0:.1f} s', file=sys.stderr)
+    what = f'{len(models)} model(s), TTA {a.tta}, on {device}'
+    opts = dict(crop=crop, threshold=a.threshold, min_et=a.min_et, keep_probabilities=bool(a.probs),
+                window=a.window[0] if len(a.window) == 1 else a.window, overlap=a.overlap, tta=a.tta, blend=a.blend,
+                batch_size=a.batch, device=device)
+
+    def segment(case, out, probs_prefix):
+        labels, probs, box, calls = segment_case(case, models, **opts)
+        write_nifti(out, to_brats(labels, case['et']), case['grid'])
+        if probs_prefix:
+            for i, region in enumerate(('wt', 'tc', 'et')):
+                write_nifti(f'{probs_prefix}_{region}.nii.gz', probs[i], case['grid'])
+        return f'{calls} network calls over box {"×".join(str(s.stop - s.start) for s in box[::-1])}'
+
+    if not dataset:
+        case = _read_case(*next(iter(found.items())))
+        print(f'case {case["id"]}: {"×".join(map(str, case["images"].shape[:0:-1]))} voxels, {what}', file=sys.stderr)
+        done = segment(case, a.out, a.probs)
+        print(f'wrote {a.out} ({done}) in {time.time() - t0:.1f} s', file=sys.stderr)
+        return 0
+    # A data set: one bad case is reported and skipped, so a long run loses nothing else.
+    print(f'{len(found)} cases in {a.case}, {what}', file=sys.stderr)
+    failed, written, skipped = [], 0, 0
+    for k, (cid, c) in enumerate(found.items()):
+        t1 = time.time()
+        target = os.path.join(a.out, f'{cid}.nii.gz')
+        if a.skip_existing and os.path.exists(target):
+            skipped += 1
+            continue
+        try:
+            done = segment(_read_case(cid, c), target, a.probs and os.path.join(a.probs, cid))
+        except (OSError, ValueError) as e:
+            failed.append(cid)
+            print(f'case {k + 1}/{len(found)} {cid}: failed: {e}', file=sys.stderr)
+            continue
+        written += 1
+        print(f'case {k + 1}/{len(found)} {cid}: wrote {target} ({done}) in {time.time() - t1:.1f} s', file=sys.stderr)
+    print(f'segmented {written} of {len(found)} cases into {a.out}' + (f' ({skipped} already there, skipped)' if skipped else '') + f' in {time.time() - t0:.1f} s', file=sys.stderr)
+    if failed:
+        print(f'{len(failed)} case(s) failed: {", ".join(failed)}', file=sys.stderr)
+        return 1
     return 0
 
 

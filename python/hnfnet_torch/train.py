@@ -206,8 +206,11 @@ def parse_args(argv):
 def main(argv=None):
     try:
         return _main(argv)
-    except CheckpointError as e:
-        raise SystemExit(str(e)) from e
+    except (CheckpointError, OSError, ValueError) as e:
+        # Bad input (a missing or corrupt file, a torn checkpoint): the message, not a traceback.
+        if os.environ.get('HNFNET_DEBUG') and not isinstance(e, CheckpointError):
+            raise
+        raise SystemExit(f'hnfnet_torch.train: error: {e}') from e
 
 
 def _main(argv):

@@ -119,6 +119,11 @@ def check_refused(data, work, common):
     res['truncated weights'] = run(['--out', variant('cut-weights', lambda d: truncate(os.path.join(d, 'last.safetensors'))), '--resume'])[1]
     res['missing state'] = run(['--out', variant('no-state', lambda d: os.remove(os.path.join(d, 'last.train.pt'))), '--resume'])[1]
     res['missing weights'] = run(['--out', variant('no-weights', lambda d: os.remove(os.path.join(d, 'last.safetensors'))), '--resume'])[1]
+    bad = os.path.join(work, 'bad-data')
+    shutil.copytree(data, bad)
+    t1 = next(os.path.join(d, f) for d, _, fs in sorted(os.walk(bad)) for f in sorted(fs) if f.endswith('_t1.nii.gz'))
+    truncate(t1)
+    res['corrupt case'] = run(['--out', os.path.join(work, 'bad-run'), '--data', bad] + common[2:])[1]
     # Killed between the renames: new weights, old state, the new state complete in its temp file.
     rec = variant('recover', lambda d: (shutil.copy(os.path.join(d, 'last.train.pt'), os.path.join(d, 'last.train.pt.tmp')),
                                         shutil.copy(os.path.join(work, 'step4.train.pt'), os.path.join(d, 'last.train.pt'))))

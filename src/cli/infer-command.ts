@@ -1,24 +1,31 @@
-import { readFile, stat } from 'node:fs/promises';
+import { access, readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Command } from './commands.js';
 import { checkKnown, optNumber, optString, parseArgs, UsageError } from './args.js';
 import { Progress } from './progress.js';
 import { init } from '../index.js';
-import { loadCase, loadCaseFiles, writeNiftiFile, writeSegmentation } from '../data/index.node.js';
+import { listCaseDirs, loadCase, loadCaseFiles, writeNiftiFile, writeSegmentation } from '../data/index.node.js';
+import { parseCaseFileName, type BratsCase } from '../data/brats-case.js';
 import { loadModelFromWeights } from '../hnfnet/weights.js';
-import { segmentCase, DEFAULT_CROP } from '../hnfnet/inferencer.js';
+import { segmentCase, DEFAULT_CROP, type SegmentOptions } from '../hnfnet/inferencer.js';
 import type { Predictor } from '../hnfnet/sliding-window.js';
 import type { Dims3 } from '../data/volume.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { DeviceLostError } from '../tensor/errors.js';
 
 const USAGE = `hnfnet infer --model W.safetensors [--model W2.safetensors …] --case DIR --out seg.nii.gz [options]
        hnfnet infer --model W.safetensors --case T1 --case T1CE --case T2 --case FLAIR --out seg.nii.gz
+       hnfnet infer --model W.safetensors --case DATASET --out PREDICTIONS/ [options]
 
-Segments one BraTS case with the paper's inference recipe and writes the labels (4 or 3 for
-ET, as the case's naming) on the case's grid and affine. The model is rebuilt from the
-weights file's metadata; several --model files are an ensemble (probabilities averaged).
+Segments BraTS cases with the paper's inference recipe and writes the labels (4 or 3 for ET,
+as the case's naming) on the case's grid and affine. The model is rebuilt from the weights
+file's metadata; several --model files are an ensemble (probabilities averaged).
 
-  --case DIR | FILE…   a case folder, or its four modality files (2018-2021 or 2023 names)
-  --out FILE           the segmentation (.nii.gz or .nii)
+  --case DIR | FILE…   a case folder, or its four modality files (2018-2021 or 2023 names), or
+                       a data set: a folder of case folders, each segmented in turn
+  --out FILE | DIR     the segmentation (.nii.gz or .nii); for a data set a folder, which
+                       gets <id>.nii.gz per case (what hnfnet eval --pred matches by id)
+  --skip-existing      data sets: leave out cases whose <id>.nii.gz is already there
   --tta 8|1            identity and the 7 flip combinations, averaged (default 8), or none
   --window N           sliding-window side (default 128)
   --overlap X          fraction shared by neighbouring windows (default 0.5)
@@ -28,7 +35,8 @@ weights file's metadata; several --model files are an ensemble (probabilities av
                        bounding box when the brain does not fit, or always with "brain")
   --threshold X        region probability threshold (default 0.5)
   --min-et N           a predicted ET below N voxels becomes NCR (default 200)
-  --probs PREFIX       also write PREFIX_wt/_tc/_et.nii.gz probability maps
+  --probs PREFIX       also write PREFIX_wt/_tc/_et.nii.gz probability maps (data sets:
+                       PREFIX is a folder that gets <id>_wt/_tc/_et.nii.gz)
   --preset NAME        the model preset, for weights files without hnfnet metadata`;
 
 function parseCrop(s: string | undefined): Dims3 | 'brain' {
@@ -39,12 +47,32 @@ function parseCrop(s: string | undefined): Dims3 | 'brain' {
   return v as Dims3;
 }
 
+/** A folder whose own files are a BraTS case (rather than a data set of case folders). */
+async function holdsCaseFiles(dir: string): Promise<boolean> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries.some((e) => e.isFile() && parseCaseFileName(e.name) !== null);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function writeProbabilities(prefix: string, probs: Float32Array, c: BratsCase): Promise<void> {
+  const n = c.dims[0] * c.dims[1] * c.dims[2];
+  for (const [i, region] of ['wt', 'tc', 'et'].entries()) {
+    await writeNiftiFile(`${prefix}_${region}.nii.gz`, probs.subarray(i * n, (i + 1) * n), c.grid, { datatype: 'float32' });
+  }
+}
+
 export const command: Command = {
-  summary: 'segment a BraTS case: sliding windows, test-time augmentation, post-processing',
+  summary: 'segment BraTS cases: sliding windows, test-time augmentation, post-processing',
   usage: USAGE,
   async run(argv) {
-    const a = parseArgs(argv);
-    checkKnown(a, ['model', 'case', 'out', 'tta', 'overlap', 'window', 'batch', 'blend', 'crop', 'threshold', 'min-et', 'probs', 'preset'], 'infer');
+    const a = parseArgs(argv, ['skip-existing']);
+    checkKnown(a, ['model', 'case', 'out', 'tta', 'overlap', 'window', 'batch', 'blend', 'crop', 'threshold', 'min-et', 'probs', 'preset', 'skip-existing'], 'infer');
     const models = a.options.get('model') ?? [];
     const cases = a.options.get('case') ?? [];
     const out = optString(a, 'out');
@@ -53,6 +81,10 @@ export const command: Command = {
     if (tta !== 1 && tta !== 8) throw new UsageError('--tta must be 8 (identity and the 7 flips) or 1 (off)');
     const blend = optString(a, 'blend') ?? 'gaussian';
     if (blend !== 'gaussian' && blend !== 'constant') throw new UsageError('--blend must be gaussian or constant');
+    const isDir = cases.length === 1 && (await stat(cases[0]!)).isDirectory();
+    const dataset = isDir && !(await holdsCaseFiles(cases[0]!)) ? await listCaseDirs(cases[0]!) : null;
+    if (dataset && /\.nii(\.gz)?$/i.test(out)) throw new UsageError(`${cases[0]} is a data set of ${dataset.length} case folders: --out must be a folder for their segmentations, not ${out}`);
+    if (!dataset && a.options.has('skip-existing')) throw new UsageError('--skip-existing is for data sets (a folder of case folders)');
 
     const t0 = performance.now();
     const device = await init();
@@ -60,11 +92,8 @@ export const command: Command = {
       models.map(async (path) => loadModelFromWeights(new Uint8Array(await readFile(path)), path, { device, ...(optString(a, 'preset') ? { fallbackPreset: optString(a, 'preset')! } : {}) })),
     );
     const predictors: Predictor[] = loaded.map(({ model }) => (x: Tensor) => model.call(x));
-    const isDir = cases.length === 1 && (await stat(cases[0]!)).isDirectory();
-    const c = isDir ? await loadCase(cases[0]!) : await loadCaseFiles(cases);
-    console.error(`case ${c.id}: ${c.dims.join('×')} voxels, ${loaded.length} model${loaded.length > 1 ? 's' : ''} (${loaded.map((l) => l.preset ?? l.config.kind).join(', ')}), TTA ${tta}, on ${device.adapterInfo}`);
-    let bar: Progress | null = null;
-    const seg = await segmentCase(c, predictors, {
+    const probs = optString(a, 'probs');
+    const opts: SegmentOptions = {
       device,
       tta,
       overlap: optNumber(a, 'overlap') ?? 0.5,
@@ -74,24 +103,64 @@ export const command: Command = {
       crop: parseCrop(optString(a, 'crop')),
       threshold: optNumber(a, 'threshold') ?? 0.5,
       minEtVoxels: optNumber(a, 'min-et') ?? 200,
-      keepProbabilities: a.options.has('probs'),
-      onProgress: (done, total) => {
-        bar ??= new Progress({ label: 'windows', total, unit: 'net calls' });
-        bar.update(done);
-      },
-    });
-    (bar as Progress | null)?.done();
-    await writeSegmentation(out, seg.labels, { grid: c.grid, naming: c.naming });
-    const probs = optString(a, 'probs');
-    if (probs && seg.probabilities) {
-      const n = c.dims[0] * c.dims[1] * c.dims[2];
-      for (const [i, region] of ['wt', 'tc', 'et'].entries()) {
-        await writeNiftiFile(`${probs}_${region}.nii.gz`, seg.probabilities.subarray(i * n, (i + 1) * n), c.grid, { datatype: 'float32' });
+      keepProbabilities: probs !== undefined,
+    };
+    const what = `${loaded.length} model${loaded.length > 1 ? 's' : ''} (${loaded.map((l) => l.preset ?? l.config.kind).join(', ')}), TTA ${tta}, on ${device.adapterInfo}`;
+    const segment = async (c: BratsCase, target: string, probsPrefix: string | undefined): Promise<string> => {
+      let bar: Progress | null = null;
+      const seg = await segmentCase(c, predictors, {
+        ...opts,
+        onProgress: (done, total) => {
+          bar ??= new Progress({ label: 'windows', total, unit: 'net calls' });
+          bar.update(done);
+        },
+      });
+      (bar as Progress | null)?.done();
+      await writeSegmentation(target, seg.labels, { grid: c.grid, naming: c.naming });
+      if (probsPrefix && seg.probabilities) await writeProbabilities(probsPrefix, seg.probabilities, c);
+      return `${seg.windows} network calls over box ${seg.box.size.join('×')}`;
+    };
+    try {
+      if (!dataset) {
+        const c = isDir ? await loadCase(cases[0]!) : await loadCaseFiles(cases);
+        console.error(`case ${c.id}: ${c.dims.join('×')} voxels, ${what}`);
+        const done = await segment(c, out, probs);
+        console.error(`wrote ${out} (${done}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        return 0;
       }
+      // A data set: one bad case is reported and skipped, so a long run loses nothing else.
+      console.error(`${dataset.length} cases in ${cases[0]}, ${what}`);
+      const failed: string[] = [];
+      let written = 0;
+      let skipped = 0;
+      for (const [k, dir] of dataset.entries()) {
+        const t1 = performance.now();
+        try {
+          const c = await loadCase(dir);
+          const target = join(out, `${c.id}.nii.gz`);
+          if (a.options.has('skip-existing') && (await exists(target))) {
+            skipped++;
+            continue;
+          }
+          const done = await segment(c, target, probs === undefined ? undefined : join(probs, c.id));
+          written++;
+          console.error(`case ${k + 1}/${dataset.length} ${c.id}: wrote ${target} (${done}) in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+        } catch (e) {
+          // A lost device fails every later case too.
+          if (!(e instanceof Error) || e instanceof DeviceLostError) throw e;
+          failed.push(dir);
+          console.error(`case ${k + 1}/${dataset.length} ${dir}: failed: ${e.message}`);
+        }
+      }
+      const secs = ((performance.now() - t0) / 1000).toFixed(1);
+      console.error(`segmented ${written} of ${dataset.length} cases into ${out}${skipped ? ` (${skipped} already there, skipped)` : ''} in ${secs} s`);
+      if (failed.length) {
+        console.error(`${failed.length} case${failed.length > 1 ? 's' : ''} failed: ${failed.join(', ')}`);
+        return 1;
+      }
+      return 0;
+    } finally {
+      for (const l of loaded) l.model.dispose();
     }
-    for (const l of loaded) l.model.dispose();
-    const secs = (performance.now() - t0) / 1000;
-    console.error(`wrote ${out} (${seg.windows} network calls over box ${seg.box.size.join('×')}) in ${secs.toFixed(1)} s`);
-    return 0;
   },
 };

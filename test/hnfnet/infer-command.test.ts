@@ -1,13 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { buildModel } from '../../src/hnfnet/build.js';
 import { presetConfig } from '../../src/hnfnet/config.js';
 import { saveWeights } from '../../src/hnfnet/weights.js';
-import { readNiftiFile } from '../../src/data/index.node.js';
+import { readNiftiFile, writePhantomCase } from '../../src/data/index.node.js';
 import { HAVE_SHARED, REPO_ROOT, SHARED_BRATS, SKIP_REASON } from '../data/helpers.js';
 import { getDevice } from '../helpers.js';
 
@@ -63,4 +63,47 @@ describe.skipIf(!HAVE_SHARED)(`hnfnet infer on a real BraTS case${HAVE_SHARED ? 
     expect(r.stderr).toMatch(/bad\.safetensors does not fit the model/);
     expect(r.stderr).toMatch(/shape \[\d+(, \d+)*\] in file, model has/);
   }, 120_000);
+});
+
+describe('hnfnet infer on a data set (a folder of case folders)', () => {
+  it('writes <id>.nii.gz per case, reports a corrupt case and goes on, --skip-existing resumes, eval matches the folder', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hnfnet-infer-set-'));
+    const data = join(dir, 'data');
+    const ids: string[] = [];
+    for (const seed of [1, 2, 3]) ids.push(basename(await writePhantomCase(data, { size: 24, seed })));
+    // Case 2's T1 cut off mid-volume.
+    const t1 = join(data, ids[1]!, `${ids[1]}_t1.nii.gz`);
+    const good = readFileSync(t1);
+    writeFileSync(t1, good.subarray(0, good.length >> 1));
+    const weights = join(dir, 'tiny.safetensors');
+    const model = buildModel('tiny', { seed: 3 });
+    writeFileSync(weights, await saveWeights(model, presetConfig('tiny'), 'tiny'));
+    model.dispose();
+    const out = join(dir, 'preds');
+    const args = ['infer', '--model', weights, '--case', data, '--out', out, '--tta', '1', '--window', '16'];
+
+    const first = cli(args);
+    expect(first.status, first.stderr).toBe(1);
+    expect(first.stderr).toMatch(new RegExp(`case 2/3 .*${ids[1]}: failed: .*${ids[1]}_t1\\.nii\\.gz`));
+    expect(first.stderr).toMatch(/segmented 2 of 3 cases/);
+    expect(first.stderr).toMatch(/1 case failed: /);
+    expect(readdirSync(out).sort()).toEqual([`${ids[0]}.nii.gz`, `${ids[2]}.nii.gz`]);
+    const before = statSync(join(out, `${ids[0]}.nii.gz`)).mtimeMs;
+
+    writeFileSync(t1, good);
+    const again = cli([...args, '--skip-existing']);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/segmented 1 of 3 cases into .* \(2 already there, skipped\)/);
+    expect(statSync(join(out, `${ids[0]}.nii.gz`)).mtimeMs).toBe(before);
+    const seg = await readNiftiFile(join(out, `${ids[1]}.nii.gz`));
+    expect(seg.dims).toEqual([24, 24, 24]);
+
+    const ev = cli(['eval', '--pred', out, '--gt', data, '--format', 'json']);
+    expect(ev.status, ev.stderr).toBe(0);
+    expect(Object.keys((JSON.parse(ev.stdout) as { cases: Record<string, unknown> }).cases).sort()).toEqual([...ids].sort());
+
+    const wrong = cli(['infer', '--model', weights, '--case', data, '--out', join(dir, 'one.nii.gz')]);
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toMatch(/is a data set of 3 case folders: --out must be a folder/);
+  }, 300_000);
 });

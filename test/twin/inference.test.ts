@@ -8,7 +8,7 @@
  * The real case runs without TTA in CI (8 windows of 128³ on each side); HNFNET_TWIN_TTA=8
  * runs the recipe's 8 flips (64 windows, about 5 minutes on lavapipe).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -115,6 +115,25 @@ describe.skipIf(missing !== null)(`twin-trained weights: hnfnet infer vs the twi
     const g = await bothInfer(weights, path.join(dir, 'data', 'phantom-2'), dir, ['--window', '32', '--tta', '8', '--overlap', '0.5', '--batch', '2']);
     console.log(`[twin inference] phantom 40³, TTA 8: ${g.differing} differing voxels of ${g.voxels}, tumour ${g.tumour}, max |Δp| ${g.maxProbDiff.toExponential(2)}`);
     expectAgreement(g, 5, 0.5);
+
+    // The whole data set in one call each: <id>.nii.gz per case, the same labels.
+    const [ts, py] = await Promise.all([
+      runHnfnet(['infer', '--model', weights, '--case', path.join(dir, 'data'), '--out', path.join(dir, 'ts-set'), '--window', '32', '--tta', '1']),
+      runTwin('infer', ['--model', weights, '--case', path.join(dir, 'data'), '--out', path.join(dir, 'py-set'), '--window', '32', '--tta', '1']),
+    ]);
+    ok('hnfnet infer (data set)', ts);
+    ok('hnfnet_torch.infer (data set)', py);
+    expect(ts.stderr).toMatch(/segmented 3 of 3 cases/);
+    expect(py.stderr).toMatch(/segmented 3 of 3 cases/);
+    const names = readdirSync(path.join(dir, 'ts-set')).sort();
+    expect(names).toHaveLength(3);
+    expect(readdirSync(path.join(dir, 'py-set')).sort()).toEqual(names);
+    for (const name of names) {
+      const [a, b] = await Promise.all([readNiftiFile(path.join(dir, 'ts-set', name)), readNiftiFile(path.join(dir, 'py-set', name))]);
+      let differing = 0;
+      for (let i = 0; i < a.data.length; i++) if (a.data[i] !== b.data[i]) differing++;
+      expect(differing, name).toBeLessThanOrEqual(5);
+    }
   }, 300_000);
 
   it.skipIf(!HAVE_SHARED)(`a real BraTS case, the recipe's windows (128³, overlap 0.5, gaussian, centre crop)${HAVE_SHARED ? '' : ` (${SKIP_REASON})`}`, async () => {
@@ -131,7 +150,7 @@ describe.skipIf(missing !== null)(`twin-trained weights: hnfnet infer vs the twi
 });
 
 describe.skipIf(missing !== null)(`the twin's inference refuses bad input with a message${missing ? ` (skipped: ${missing})` : ''}`, () => {
-  it('a weights file that is not one, weights that do not fit their model, a folder without a case', async () => {
+  it('a weights file that is not one, weights that do not fit their model, a folder without a case, a data set with a cut-off file', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'hnfnet-twin-bad-'));
     dirs.push(dir);
     const caseDir = path.join(dir, 'case');
@@ -163,6 +182,27 @@ describe.skipIf(missing !== null)(`the twin's inference refuses bad input with a
     expect(b.stderr).toMatch(/lying\.safetensors: the weights do not fit the tiny model .*stem/s);
     const c = await infer(good, path.join(dir, 'nowhere'));
     expect(c.code).toBe(1);
-    expect(c.stderr).toMatch(/error: .*nowhere: expected one BraTS case/);
+    expect(c.stderr).toMatch(/error: .*nowhere: holds no BraTS case/);
+
+    // A data set with a cut-off case: the other is written, the bad one named; --skip-existing resumes.
+    const data = path.join(dir, 'set');
+    for (const seed of [1, 2]) {
+      mkdirSync(path.join(data, `c${seed}`), { recursive: true });
+      for (const f of phantomFiles({ size: 16, seed })) writeFileSync(path.join(data, `c${seed}`, f.name), f.bytes);
+    }
+    const t1 = readdirSync(path.join(data, 'c2')).find((n) => n.endsWith('_t1.nii.gz'))!;
+    const bytes = phantomFiles({ size: 16, seed: 2 }).find((f) => f.name === t1)!.bytes;
+    writeFileSync(path.join(data, 'c2', t1), bytes.subarray(0, bytes.length >> 1));
+    const setArgs = ['--model', good, '--case', data, '--out', path.join(dir, 'preds'), '--window', '16', '--tta', '1'];
+    const d = await runTwin('infer', setArgs);
+    expect(d.code, d.stderr).toBe(1);
+    expect(d.stderr).toMatch(new RegExp(`case 2/2 \\S+: failed: .*${t1.replace(/\./g, '\\.')}`));
+    expect(d.stderr).toMatch(/segmented 1 of 2 cases/);
+    expect(readdirSync(path.join(dir, 'preds'))).toHaveLength(1);
+    writeFileSync(path.join(data, 'c2', t1), bytes);
+    const e = await runTwin('infer', [...setArgs, '--skip-existing']);
+    expect(e.code, e.stderr).toBe(0);
+    expect(e.stderr).toMatch(/segmented 1 of 2 cases into \S+ \(1 already there, skipped\)/);
+    expect(readdirSync(path.join(dir, 'preds'))).toHaveLength(2);
   }, 60_000);
 });

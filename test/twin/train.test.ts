@@ -114,6 +114,7 @@ describe.skipIf(missing !== null)(`PyTorch trainer runs${missing ? ` (skipped: $
     expect(f['truncated weights']).toMatch(/cut-weights\/last\.safetensors is not a complete weights file .*truncated/);
     expect(f['missing state']).toMatch(/no-state\/last\.train\.pt is missing/);
     expect(f['missing weights']).toMatch(/no-weights\/last\.safetensors is missing/);
+    expect(f['corrupt case']).toMatch(/^hnfnet_torch\.train: error: \S+bad-data\/\S+_t1\.nii\.gz: the gzip stream is cut off/);
     // Torn between the two renames: the matching state, complete in its temp file, is taken.
     expect(res.recovered).toMatchObject({ error: null, step: 8, tmp_left: false, state_step: 8 });
     expect(res.recovered.stderr).toMatch(/completed a torn pair from \S+last\.train\.pt\.tmp/);
