@@ -24,7 +24,7 @@ import { injectStyles } from './styles.js';
 import { timingTable } from './timing-table.js';
 import { trainOnPhantoms } from './train-demo.js';
 import { LABEL_COLOURS, LABEL_NAMES, SliceViewer, labelCentre } from './viewer.js';
-import { fittingWindow, windowOptions, type WindowOption } from './window-fit.js';
+import { fittingWindow, windowOptions, type WindowOption } from '../src/hnfnet/window-fit.js';
 
 export interface SegmenterOptions {
   /** A WebGPU device of the host page's to share; by default the segmenter opens its own. */

@@ -11,7 +11,8 @@ import { segmentCase, DEFAULT_CROP, type SegmentOptions } from '../hnfnet/infere
 import type { Predictor } from '../hnfnet/sliding-window.js';
 import type { Dims3 } from '../data/volume.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { DeviceLostError } from '../tensor/errors.js';
+import { DeviceLostError, LimitError } from '../tensor/errors.js';
+import { fittingWindow, windowOptions } from '../hnfnet/window-fit.js';
 
 const USAGE = `hnfnet infer --model W.safetensors [--model W2.safetensors …] --case DIR --out seg.nii.gz [options]
        hnfnet infer --model W.safetensors --case T1 --case T1CE --case T2 --case FLAIR --out seg.nii.gz
@@ -106,6 +107,7 @@ export const command: Command = {
       keepProbabilities: probs !== undefined,
     };
     const what = `${loaded.length} model${loaded.length > 1 ? 's' : ''} (${loaded.map((l) => l.preset ?? l.config.kind).join(', ')}), TTA ${tta}, on ${device.adapterInfo}`;
+    const window = opts.window as number;
     const segment = async (c: BratsCase, target: string, probsPrefix: string | undefined): Promise<string> => {
       let bar: Progress | null = null;
       const seg = await segmentCase(c, predictors, {
@@ -114,6 +116,15 @@ export const command: Command = {
           bar ??= new Progress({ label: 'windows', total, unit: 'net calls' });
           bar.update(done);
         },
+      }).catch((e: unknown) => {
+        if (!(e instanceof LimitError)) throw e;
+        // Name the way out: the largest window every model fits in on this device.
+        const fits = loaded.map((l) => fittingWindow(windowOptions(l.config, device.limits, opts.batchSize), window));
+        const best = fits.includes(null) ? null : Math.min(...(fits as number[]));
+        throw new LimitError(
+          `${e.message}. Windows of ${window}³${opts.batchSize! > 1 ? ` in batches of ${opts.batchSize}` : ''} are too large for this device: ` +
+            (best ? `rerun with --window ${best} (the largest that fits)` : 'no window size fits it; use a device with larger buffer limits'),
+        );
       });
       (bar as Progress | null)?.done();
       await writeSegmentation(target, seg.labels, { grid: c.grid, naming: c.naming });
@@ -146,8 +157,8 @@ export const command: Command = {
           written++;
           console.error(`case ${k + 1}/${dataset.length} ${c.id}: wrote ${target} (${done}) in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
         } catch (e) {
-          // A lost device fails every later case too.
-          if (!(e instanceof Error) || e instanceof DeviceLostError) throw e;
+          // A lost device or a window too large for it would fail every later case too.
+          if (!(e instanceof Error) || e instanceof DeviceLostError || e instanceof LimitError) throw e;
           failed.push(dir);
           console.error(`case ${k + 1}/${dataset.length} ${dir}: failed: ${e.message}`);
         }

@@ -23,6 +23,7 @@ export { countModel, type ModelCount, type ModuleCount } from './flops.js';
 export * from './sliding-window.js';
 export * from './postprocess.js';
 export { segmentCase, inferenceBox, DEFAULT_CROP, type SegmentOptions, type Segmentation } from './inferencer.js';
+export { fittingWindow, largestBufferBytes, windowOptions, WINDOW_CHOICES, type BufferLimits, type WindowOption } from './window-fit.js';
 export { loadModelFromWeights, saveWeights, weightsConfig, weightsMetadata, CONFIG_KEY, PRESET_KEY } from './weights.js';
 export { Trainer, NonFiniteLossError, type TrainBatch, type StepRecord, type TrainerOptions } from './trainer.js';
 export { trainLoop, type BatchSource, type LoopOptions, type LoopResult } from './train-loop.js';

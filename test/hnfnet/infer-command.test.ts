@@ -107,3 +107,25 @@ describe('hnfnet infer on a data set (a folder of case folders)', () => {
     expect(wrong.stderr).toMatch(/is a data set of 3 case folders: --out must be a folder/);
   }, 300_000);
 });
+
+// 32 channels × 130³ × 4 bytes (the stem's padded input at 128³) is ~281 MB; lavapipe binds 128 MiB.
+const bindLimit = (await getDevice()).limits.maxStorageBufferBindingSize;
+describe.skipIf(bindLimit >= 300e6)(`hnfnet infer with windows too large for the device${bindLimit >= 300e6 ? ` (skipped: this device binds ${bindLimit} bytes)` : ''}`, () => {
+  it('names the limit, the shape and the largest window that fits', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hnfnet-infer-limit-'));
+    const caseDir = await writePhantomCase(join(dir, 'data'), { size: 24, seed: 1 });
+    const weights = join(dir, 'wide.safetensors');
+    // tiny with a stem as wide as HNF-Netv2's: its full-resolution activations are what break the limit.
+    const cfg = { ...presetConfig('tiny'), stemChannels: 32 } as ReturnType<typeof presetConfig>;
+    const model = buildModel(cfg, { seed: 1 });
+    writeFileSync(weights, await saveWeights(model, cfg));
+    model.dispose();
+    const r = cli(['infer', '--model', weights, '--case', caseDir, '--out', join(dir, 'seg.nii.gz'), '--tta', '1', '--window', '128']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/tensor of shape \[1, 32, 1\d\d, 1\d\d, 1\d\d\] needs \d+ bytes, more than the device's maxStorageBufferBindingSize \(\d+ bytes\)/);
+    expect(r.stderr).toMatch(/Windows of 128³ are too large for this device: rerun with --window (96|64|48|32) \(the largest that fits\)/);
+    const w = Number(/--window (\d+)/.exec(r.stderr)![1]);
+    const ok = cli(['infer', '--model', weights, '--case', caseDir, '--out', join(dir, 'seg.nii.gz'), '--tta', '1', '--window', String(w)]);
+    expect(ok.status, ok.stderr).toBe(0);
+  }, 300_000);
+});

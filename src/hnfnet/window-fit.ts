@@ -2,10 +2,11 @@
  * Which sliding-window sizes a model can run with under an adapter's buffer limits. WebGPU
  * cannot allocate or bind a buffer beyond maxBufferSize / maxStorageBufferBindingSize, and
  * browsers' defaults (256 / 128 MiB) are far below what a 128³ window of the paper's models
- * needs, so the demo checks before it runs rather than failing in the middle of a case.
+ * needs, so the demo checks before it runs rather than failing in the middle of a case, and
+ * `hnfnet infer` names the window that fits when the one asked for does not.
  */
-import type { ModelConfig } from '../src/hnfnet/config.js';
-import { sizeMultiple } from '../src/hnfnet/config.js';
+import type { ModelConfig } from './config.js';
+import { sizeMultiple } from './config.js';
 
 export const WINDOW_CHOICES = [32, 48, 64, 96, 128, 160] as const;
 
