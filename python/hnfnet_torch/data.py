@@ -111,7 +111,7 @@ def write_nifti(path, data, grid, description='hnfnet_torch'):
 
 
 def find_cases(root):
-    """{case id: {'images': {modality: path}, 'seg': path or None, 'et': label, 'folder': name}}."""
+    """{case id: {'images': {modality: path}, 'seg': path or None, 'et': label, 'folder': name, 'dir': path}}."""
     cases = {}
     for dirpath, _, files in os.walk(root):
         for fn in files:
@@ -119,7 +119,7 @@ def find_cases(root):
                 m = pat.match(fn)
                 if not m:
                     continue
-                c = cases.setdefault(m.group(1), {'images': {}, 'seg': None, 'et': et, 'folder': os.path.basename(dirpath)})
+                c = cases.setdefault(m.group(1), {'images': {}, 'seg': None, 'et': et, 'folder': os.path.basename(dirpath), 'dir': os.path.normpath(dirpath)})
                 kind = kinds[m.group(2).lower()]
                 if kind == 'seg':
                     c['seg'] = os.path.join(dirpath, fn)

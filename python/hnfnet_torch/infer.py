@@ -243,8 +243,9 @@ def _main(argv):
     else:
         try:
             crop = tuple(int(v) for v in a.crop.split(','))
-            assert len(crop) == 3 and min(crop) > 0
-        except (ValueError, AssertionError):
+        except ValueError:
+            crop = ()
+        if len(crop) != 3 or min(crop) <= 0:
             ap.error(f'--crop expects X,Y,Z (positive integers) or "brain", got "{a.crop}"')
     if len(a.window) not in (1, 3):
         ap.error('--window takes a side or x y z')
@@ -254,7 +255,8 @@ def _main(argv):
     found = find_cases(a.case)
     if not found:
         raise ValueError(f'{a.case}: holds no BraTS case (four modality files)')
-    dataset = len(found) > 1
+    # As hnfnet infer: a folder whose own files are not a case is a data set of case folders.
+    dataset = os.path.isdir(a.case) and not any(c['dir'] == os.path.normpath(a.case) for c in found.values())
     if dataset and re.search(r'\.nii(\.gz)?$', a.out, re.I):
         ap.error(f'{a.case} is a data set of {len(found)} cases: --out must be a folder for their segmentations, not {a.out}')
     if a.skip_existing and not dataset:
