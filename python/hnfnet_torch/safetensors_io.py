@@ -1,11 +1,20 @@
 """The safetensors format (8-byte little-endian header length, JSON header, raw little-endian
-data), written here because Debian's python3-torch comes without the `safetensors` package.
-Files are byte-compatible with src/nn/safetensors.ts and with the reference implementation."""
+data). Tensors go through the `safetensors` package where it is installed; Debian's
+python3-torch comes without it, so a small reader/writer of the format is the fallback
+(byte-compatible with src/nn/safetensors.ts). Metadata is read from the header either way."""
 import json
 import struct
 
 import numpy as np
 import torch
+
+try:
+    from safetensors import torch as _reference
+except ImportError:
+    _reference = None
+
+# Which implementation moves the tensors: 'safetensors' (the package) or 'builtin'.
+BACKEND = 'safetensors' if _reference is not None else 'builtin'
 
 _NP = {
     'F64': np.float64, 'F32': np.float32, 'F16': np.float16, 'I64': np.int64, 'I32': np.int32,
@@ -31,6 +40,11 @@ def decode(data, source='safetensors data'):
     header = json.loads(bytes(data[8:8 + hlen]).decode('utf-8'))
     body = memoryview(data)[8 + hlen:]
     metadata = header.pop('__metadata__', None) or {}
+    if _reference is not None:
+        try:
+            return dict(_reference.load(bytes(data))), metadata
+        except Exception as e:  # the package raises its own error types
+            raise SafetensorsError(f'{source}: {e}') from e
     tensors = {}
     for name, e in header.items():
         dtype, shape, (b, end) = e['dtype'], e['shape'], e['data_offsets']
@@ -51,6 +65,9 @@ def decode(data, source='safetensors data'):
 def encode(tensors, metadata=None):
     """{name: tensor} (+ str → str metadata) → bytes; names sorted, as the TS writer does."""
     names = sorted(tensors)
+    if _reference is not None:
+        md = {str(k): str(v) for k, v in metadata.items()} if metadata else None
+        return _reference.save({n: tensors[n].detach().cpu().contiguous() for n in names}, md)
     header = {}
     if metadata:
         header['__metadata__'] = {str(k): str(v) for k, v in metadata.items()}

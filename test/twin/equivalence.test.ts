@@ -45,23 +45,31 @@ async function runCase(opts: ExportOptions): Promise<CheckResult> {
 }
 
 describe.skipIf(missing !== null)(`PyTorch twin equivalence${missing ? ` (skipped: ${missing})` : ''}`, () => {
-  it('every preset: TS weights load strictly into the twin, and the twin’s files load strictly back, bit for bit', async () => {
+  // The twin moves tensors with the `safetensors` package where installed, else its own reader/writer;
+  // the package is not installable here, so a stand-in with its API (python/tests/stand_ins) takes its place.
+  it.each([
+    ['every preset', 'its own reader and writer', 'builtin', PRESET_NAMES, {}],
+    ['tiny and hnfnetv2', 'the safetensors package API', 'safetensors', ['tiny', 'hnfnetv2'], { PYTHONPATH: path.join(ROOT, 'python/tests/stand_ins') }],
+  ] as const)('%s, through %s: TS weights load strictly into the twin, and the twin’s files load strictly back, bit for bit', async (_, __, backend, presets, env) => {
     const device = await getDevice();
     const dir = mkdtempSync(path.join(tmpdir(), 'hnfnet-twin-presets-'));
     dirs.push(dir);
     const files: string[] = [];
-    for (const preset of PRESET_NAMES) {
+    for (const preset of presets) {
       const model = buildModel(preset, { device, seed: 1 });
       const f = path.join(dir, `${preset}.safetensors`);
       writeFileSync(f, await saveWeights(model, model.config, preset));
       model.dispose();
       files.push(f);
     }
-    const r = spawnSync(PYTHON, [CHECK_LOAD, ...files], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const r = spawnSync(PYTHON, [CHECK_LOAD, ...files], { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, ...env } });
     if (r.status !== 0) throw new Error(`check_load.py failed (${r.status}):\n${r.stderr}`);
-    const loaded = JSON.parse(r.stdout) as Record<string, { tensors: number; preset: string }>;
+    const out = JSON.parse(r.stdout) as { backend: string; calls: Record<'save' | 'load', number> | null; files: Record<string, { tensors: number; preset: string }> };
+    expect(out.backend).toBe(backend);
+    if (backend === 'safetensors') expect(out.calls).toEqual({ save: files.length, load: files.length });
+    const loaded = out.files;
     for (const [i, f] of files.entries()) {
-      expect(loaded[f]!.preset).toBe(PRESET_NAMES[i]);
+      expect(loaded[f]!.preset).toBe(presets[i]);
       const twinBytes = readFileSync(`${f}.twin.safetensors`);
       // The TS loader takes the twin's file strictly (every name and shape), as `hnfnet infer` would.
       const { model } = loadModelFromWeights(twinBytes, `${f}.twin.safetensors`, { device });
@@ -76,7 +84,7 @@ describe.skipIf(missing !== null)(`PyTorch twin equivalence${missing ? ` (skippe
         expect([u.dtype, u.shape], name).toEqual([t.dtype, t.shape]);
         expect(Buffer.compare(Buffer.from(u.bytes), Buffer.from(t.bytes)), name).toBe(0);
       }
-      expect(twin.metadata.hnfnet_preset).toBe(PRESET_NAMES[i]);
+      expect(twin.metadata.hnfnet_preset).toBe(presets[i]);
       expect(JSON.parse(twin.metadata.hnfnet_config!)).toEqual(JSON.parse(decodeSafetensors(readFileSync(f)).metadata.hnfnet_config!));
     }
   });
