@@ -48,10 +48,14 @@ function parseCrop(s: string | undefined): Dims3 | 'brain' {
   return v as Dims3;
 }
 
-/** A folder whose own files are a BraTS case (rather than a data set of case folders). */
-async function holdsCaseFiles(dir: string): Promise<boolean> {
+/** The case id its files' names give a folder, or null when its own files are not a case (a data set). */
+async function caseIdOf(dir: string): Promise<string | null> {
   const entries = await readdir(dir, { withFileTypes: true });
-  return entries.some((e) => e.isFile() && parseCaseFileName(e.name) !== null);
+  for (const e of entries) {
+    const p = e.isFile() ? parseCaseFileName(e.name) : null;
+    if (p) return p.id;
+  }
+  return null;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -83,7 +87,7 @@ export const command: Command = {
     const blend = optString(a, 'blend') ?? 'gaussian';
     if (blend !== 'gaussian' && blend !== 'constant') throw new UsageError('--blend must be gaussian or constant');
     const isDir = cases.length === 1 && (await stat(cases[0]!)).isDirectory();
-    const dataset = isDir && !(await holdsCaseFiles(cases[0]!)) ? await listCaseDirs(cases[0]!) : null;
+    const dataset = isDir && (await caseIdOf(cases[0]!)) === null ? await listCaseDirs(cases[0]!) : null;
     if (dataset && /\.nii(\.gz)?$/i.test(out)) throw new UsageError(`${cases[0]} is a data set of ${dataset.length} case folders: --out must be a folder for their segmentations, not ${out}`);
     if (!dataset && a.options.has('skip-existing')) throw new UsageError('--skip-existing is for data sets (a folder of case folders)');
 
@@ -147,12 +151,14 @@ export const command: Command = {
       for (const [k, dir] of dataset.entries()) {
         const t1 = performance.now();
         try {
-          const c = await loadCase(dir);
-          const target = join(out, `${c.id}.nii.gz`);
+          // Named from the file names, so that skipping a case does not read it.
+          const id = (await caseIdOf(dir))!;
+          const target = join(out, `${id}.nii.gz`);
           if (a.options.has('skip-existing') && (await exists(target))) {
             skipped++;
             continue;
           }
+          const c = await loadCase(dir);
           const done = await segment(c, target, probs === undefined ? undefined : join(probs, c.id));
           written++;
           console.error(`case ${k + 1}/${dataset.length} ${c.id}: wrote ${target} (${done}) in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
