@@ -8,10 +8,13 @@
  * multiply-accumulates of the layers plus the EM iterations for the forward; 3 × that for
  * forward + backward (the usual estimate: the backward of a conv costs two forwards). Peak
  * GPU memory of the timed runs (device.memoryStats()) is printed to stderr when a case ends.
+ * Peer: the same model and step in PyTorch on the CPU (the twin, python/hnfnet_torch), where
+ * Debian's python3-torch is installed.
  */
 import { add, backward, bceWithLogits, generalizedDiceLoss, Generator, noGrad, randn, sigmoid, tensor, tidy, type Tensor } from '../../src/index.js';
 import { buildModel, countModel } from '../../src/hnfnet/index.js';
 import type { BenchCase, BenchContext } from '../types.js';
+import { startTwin } from '../peers/torch-twin.js';
 
 const PRESET = 'hnfnetv2';
 
@@ -86,7 +89,22 @@ function trainCase(side: number): BenchCase {
   return c;
 }
 
+function twinCase(side: number, mode: 'forward' | 'train'): BenchCase {
+  const c: BenchCase = {
+    name: `${PRESET} ${mode === 'train' ? 'forward+backward' : 'forward'} ${side}³`,
+    impl: 'pytorch-cpu (twin)',
+    timing: 'host',
+    async setup(ctx) {
+      c.flops = (mode === 'train' ? 3 : 1) * (await forwardFlops(ctx, side));
+      const twin = await startTwin(PRESET, side, mode);
+      process.stderr.write(`    ${twin.banner}\n`);
+      return twin;
+    },
+  };
+  return c;
+}
+
 // The harness builds its case list before any setup sees ctx.quick, so quick mode is read
 // from the command line here (as conv3d-peers.ts does).
 const side = process.argv.includes('--quick') ? 32 : 64;
-export const cases: BenchCase[] = [forwardCase(side), trainCase(side)];
+export const cases: BenchCase[] = [forwardCase(side), twinCase(side, 'forward'), trainCase(side), twinCase(side, 'train')];
