@@ -9,13 +9,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatePhantom, phantomFiles, readNifti } from '../../src/data/index.js';
+import { generatePhantom, readNifti } from '../../src/data/index.js';
 import { weightsConfig } from '../../src/hnfnet/weights.js';
 import { ROOT } from '../../scripts/build-browser.js';
 import type { LocalServer } from '../../scripts/local-server.js';
 import { startDemoServer } from '../../web/serve.js';
 import { chromiumMissing, launchChromium, type Browser } from './chromium.js';
-import { runTwin, torchMissing } from '../twin/python.js';
+import { runTwin, torchMissing, writePhantoms } from '../twin/python.js';
 
 const OUT = path.join(ROOT, 'test-output');
 const PHANTOM = { size: 48, seed: 1 };
@@ -129,10 +129,7 @@ describe.skipIf(missing !== null)(`demo in headless Chromium${missing ? ` (skipp
   it.skipIf(noTorch !== null)(`loads the weights the PyTorch trainer writes${noTorch ? ` (skipped: ${noTorch})` : ''}`, async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'hnfnet-demo-twin-'));
     try {
-      for (const seed of [1, 2]) {
-        mkdirSync(path.join(dir, 'data', `phantom-${seed}`), { recursive: true });
-        for (const f of phantomFiles({ size: 32, seed })) writeFileSync(path.join(dir, 'data', `phantom-${seed}`, f.name), f.bytes);
-      }
+      writePhantoms(path.join(dir, 'data'), [1, 2], 32);
       const r = await runTwin('train', ['--data', path.join(dir, 'data'), '--out', path.join(dir, 'run'), '--model', 'tiny', '--epochs', '1', '--steps-per-epoch', '1', '--batch', '1', '--patch', '16']);
       expect(r.code, r.stderr).toBe(0);
       const file = path.join(OUT, 'twin-tiny.safetensors');

@@ -8,14 +8,13 @@
  * The real case runs without TTA in CI (8 windows of 128³ on each side); HNFNET_TWIN_TTA=8
  * runs the recipe's 8 flips (64 windows, about 5 minutes on lavapipe).
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { phantomFiles } from '../../src/index.js';
 import { readNiftiFile } from '../../src/data/index.node.js';
 import { HAVE_SHARED, SHARED_BRATS, SKIP_REASON } from '../data/helpers.js';
-import { PYTHON, PYTHON_PKG, run, runHnfnet, runTwin, torchMissing, type Finished } from './python.js';
+import { PYTHON, PYTHON_PKG, run, runHnfnet, runTwin, torchMissing, writePhantoms, type Finished } from './python.js';
 
 const missing = torchMissing();
 const dirs: string[] = [];
@@ -106,13 +105,9 @@ describe.skipIf(missing !== null)(`twin-trained weights: hnfnet infer vs the twi
   it('phantoms, windows of 32³ with 8 flips, two windows per call: the same labels and probabilities', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'hnfnet-twin-infer-'));
     dirs.push(dir);
-    for (const seed of [1, 2, 3]) {
-      const caseDir = path.join(dir, 'data', `phantom-${seed}`);
-      mkdirSync(caseDir, { recursive: true });
-      for (const f of phantomFiles({ size: 40, seed })) writeFileSync(path.join(caseDir, f.name), f.bytes);
-    }
+    const cases = writePhantoms(path.join(dir, 'data'), [1, 2, 3], 40);
     const weights = await twinTrain(path.join(dir, 'data'), path.join(dir, 'run'), ['--epochs', '3', '--steps-per-epoch', '3', '--patch', '32']);
-    const g = await bothInfer(weights, path.join(dir, 'data', 'phantom-2'), dir, ['--window', '32', '--tta', '8', '--overlap', '0.5', '--batch', '2']);
+    const g = await bothInfer(weights, cases[1]!, dir, ['--window', '32', '--tta', '8', '--overlap', '0.5', '--batch', '2']);
     console.log(`[twin inference] phantom 40³, TTA 8: ${g.differing} differing voxels of ${g.voxels}, tumour ${g.tumour}, max |Δp| ${g.maxProbDiff.toExponential(2)}`);
     expectAgreement(g, 5, 0.5);
 
@@ -153,9 +148,7 @@ describe.skipIf(missing !== null)(`the twin's inference refuses bad input with a
   it('a weights file that is not one, weights that do not fit their model, a folder without a case, a data set with a cut-off file', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'hnfnet-twin-bad-'));
     dirs.push(dir);
-    const caseDir = path.join(dir, 'case');
-    mkdirSync(caseDir);
-    for (const f of phantomFiles({ size: 16, seed: 1 })) writeFileSync(path.join(caseDir, f.name), f.bytes);
+    const [caseDir] = writePhantoms(path.join(dir, 'case'), [1], 16) as [string];
     const notWeights = path.join(dir, 'notes.safetensors');
     writeFileSync(notWeights, 'not a weights file at all');
     const infer = (model: string, c: string) => runTwin('infer', ['--model', model, '--case', c, '--out', path.join(dir, 'seg.nii.gz')]);
@@ -186,20 +179,17 @@ describe.skipIf(missing !== null)(`the twin's inference refuses bad input with a
 
     // A data set with a cut-off case: the other is written, the bad one named; --skip-existing resumes.
     const data = path.join(dir, 'set');
-    for (const seed of [1, 2]) {
-      mkdirSync(path.join(data, `c${seed}`), { recursive: true });
-      for (const f of phantomFiles({ size: 16, seed })) writeFileSync(path.join(data, `c${seed}`, f.name), f.bytes);
-    }
-    const t1 = readdirSync(path.join(data, 'c2')).find((n) => n.endsWith('_t1.nii.gz'))!;
-    const bytes = phantomFiles({ size: 16, seed: 2 }).find((f) => f.name === t1)!.bytes;
-    writeFileSync(path.join(data, 'c2', t1), bytes.subarray(0, bytes.length >> 1));
+    const second = writePhantoms(data, [1, 2], 16)[1]!;
+    const t1 = readdirSync(second).find((n) => n.endsWith('_t1.nii.gz'))!;
+    const bytes = readFileSync(path.join(second, t1));
+    writeFileSync(path.join(second, t1), bytes.subarray(0, bytes.length >> 1));
     const setArgs = ['--model', good, '--case', data, '--out', path.join(dir, 'preds'), '--window', '16', '--tta', '1'];
     const d = await runTwin('infer', setArgs);
     expect(d.code, d.stderr).toBe(1);
     expect(d.stderr).toMatch(new RegExp(`case 2/2 \\S+: failed: .*${t1.replace(/\./g, '\\.')}`));
     expect(d.stderr).toMatch(/segmented 1 of 2 cases/);
     expect(readdirSync(path.join(dir, 'preds'))).toHaveLength(1);
-    writeFileSync(path.join(data, 'c2', t1), bytes);
+    writeFileSync(path.join(second, t1), bytes);
     const e = await runTwin('infer', [...setArgs, '--skip-existing']);
     expect(e.code, e.stderr).toBe(0);
     expect(e.stderr).toMatch(/segmented 1 of 2 cases into \S+ \(1 already there, skipped\)/);

@@ -4,9 +4,11 @@
  * processes run concurrently with the TS side.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { phantomFiles } from '../../src/data/index.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const PYTHON = '/usr/bin/python3';
@@ -50,4 +52,14 @@ const tsx = createRequire(import.meta.url).resolve('tsx/cli');
 /** `hnfnet …` (src/cli/main.ts) in a child process, as a user runs it. */
 export function runHnfnet(args: readonly string[]): Promise<Finished> {
   return run(process.execPath, [tsx, path.join(ROOT, 'src/cli/main.ts'), ...args]);
+}
+
+/** Phantom BraTS cases as `<parent>/phantom-<seed>/` folders of NIfTI files; returns the folders. */
+export function writePhantoms(parent: string, seeds: readonly number[], size: number): string[] {
+  return seeds.map((seed) => {
+    const dir = path.join(parent, `phantom-${seed}`);
+    mkdirSync(dir, { recursive: true });
+    for (const f of phantomFiles({ size, seed })) writeFileSync(path.join(dir, f.name), f.bytes);
+    return dir;
+  });
 }

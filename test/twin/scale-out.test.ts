@@ -5,15 +5,15 @@
  * Skipped without Debian's python3-torch. train.test.ts covers resume, accumulation and the log.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseLog, type ValLine } from '../../src/cli/run-log.js';
 import { regionDice } from '../../src/hnfnet/validate.js';
-import { labelsToRegions, loadCase, loadModelFromWeights, noGrad, phantomFiles, preprocessCase, randn, readWeightsInfo, slidingWindowInference, tidy } from '../../src/index.js';
+import { labelsToRegions, loadCase, loadModelFromWeights, noGrad, preprocessCase, randn, readWeightsInfo, slidingWindowInference, tidy } from '../../src/index.js';
 import { getDevice } from '../helpers.js';
-import { PYTHON, ROOT, runTwin, torchMissing } from './python.js';
+import { PYTHON, ROOT, runTwin, torchMissing, writePhantoms } from './python.js';
 
 const missing = torchMissing({ gloo: true });
 
@@ -40,11 +40,7 @@ describe.skipIf(missing !== null)(`PyTorch trainer at scale${missing ? ` (skippe
   it('train.py as two gloo ranks (torchrun’s environment) trains tiny with accumulation and validates, the held-out cases split over the ranks; TS loads the checkpoints and measures the same Dice', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'hnfnet-torchrun-'));
     dirs.push(dir);
-    for (const seed of [1, 2, 3]) {
-      const caseDir = path.join(dir, 'data', `phantom-${seed}`);
-      mkdirSync(caseDir, { recursive: true });
-      for (const f of phantomFiles({ size: 40, seed })) writeFileSync(path.join(caseDir, f.name), f.bytes);
-    }
+    writePhantoms(path.join(dir, 'data'), [1, 2, 3], 40);
     const run = path.join(dir, 'run');
     // The environment torchrun gives each rank (env:// rendezvous), set by hand: Debian's
     // torch 1.13 launcher fails under Python 3.11 (its Std flag lookup returns None).

@@ -6,15 +6,15 @@
  * python/tests/check_train.py does the Python side. Skipped without Debian's python3-torch.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { command as plot } from '../../src/cli/plot-command.js';
 import { parseLog, type StepLine, type ValLine } from '../../src/cli/run-log.js';
-import { loadModelFromWeights, phantomFiles, readWeightsInfo } from '../../src/index.js';
+import { loadModelFromWeights, readWeightsInfo } from '../../src/index.js';
 import { getDevice } from '../helpers.js';
-import { PYTHON, ROOT, torchMissing } from './python.js';
+import { PYTHON, ROOT, torchMissing, writePhantoms } from './python.js';
 
 const missing = torchMissing({ gloo: true });
 
@@ -66,11 +66,7 @@ describe.skipIf(missing !== null)(`PyTorch trainer runs${missing ? ` (skipped: $
   beforeAll(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'hnfnet-twin-train-'));
     dirs.push(dir);
-    for (const seed of [1, 2, 3]) {
-      const caseDir = path.join(dir, 'data', `phantom-${seed}`);
-      mkdirSync(caseDir, { recursive: true });
-      for (const f of phantomFiles({ size: 32, seed })) writeFileSync(path.join(caseDir, f.name), f.bytes);
-    }
+    writePhantoms(path.join(dir, 'data'), [1, 2, 3], 32);
     mkdirSync(path.join(dir, 'work'));
     const r = spawnSync(PYTHON, [path.join(ROOT, 'python/tests/check_train.py'), path.join(dir, 'data'), path.join(dir, 'work')], {
       encoding: 'utf8',
