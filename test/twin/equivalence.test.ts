@@ -109,6 +109,13 @@ describe.skipIf(missing !== null)(`PyTorch twin equivalence${missing ? ` (skippe
     const top = Math.max(...present.map(([, g]) => g.scale));
     for (const [name, g] of present) expect(g.max_abs_diff, name).toBeLessThanOrEqual(1e-4 * g.scale + 1e-6 * top);
     expect(r.mu_after!.max_abs_diff).toBeLessThanOrEqual(1e-5 * r.mu_after!.scale);
+    const worst = present.reduce((a, b) => (b[1].max_abs_diff / b[1].scale > a[1].max_abs_diff / a[1].scale ? b : a));
+    const lossDiff = Math.max(...Object.values(r.loss!).map((v) => Math.abs(v.twin - v.ts)));
+    console.log(
+      `[twin equivalence] tiny 32³: forward max |Δ| ${r.forward.max_abs_diff.toExponential(2)} at output scale ${r.forward.scale.toFixed(2)}; ` +
+        `loss terms within ${lossDiff.toExponential(2)}; worst gradient ${worst[0]} ${(worst[1].max_abs_diff / worst[1].scale).toExponential(2)} of its scale; ` +
+        `EM bases ${r.mu_after!.max_abs_diff.toExponential(2)}`,
+    );
   });
 
   it('tiny at 64³: eval forward', async () => {
