@@ -277,7 +277,8 @@ def sample_patch(images, mask, labels, patch, rng, foreground_prob=1 / 3, augmen
     src = o @ R.T + centre  # voxel coords (x, y, z)
     # grid_sample wants (x, y, z) normalised to [-1, 1] over the volume with align_corners=True.
     grid = torch.from_numpy(2 * src / np.maximum(dims - 1, 1) - 1).float()[None]
-    vol = torch.from_numpy(images)[None]
+    # A copy: the case may be a read-only memory map (case_cache.py).
+    vol = torch.from_numpy(np.array(images, dtype=np.float32))[None]
     img = F.grid_sample(vol, grid, mode='bilinear', padding_mode='zeros', align_corners=True)[0]
     m = F.grid_sample(torch.from_numpy(mask.astype(np.float32))[None, None], grid, mode='nearest', padding_mode='zeros', align_corners=True)[0]
     img = img * m

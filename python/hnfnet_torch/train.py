@@ -9,6 +9,9 @@ gloo on CPUs. The global batch (--batch) is split evenly over the ranks; every r
 the same global batch from the same seed and takes its slice, so N ranks train like one
 process with the whole batch.
 
+Cases are preprocessed once into RUN/preprocessed (or --cache, shared between runs) and
+memory-mapped by every rank; --workers loader processes cut each step's patches ahead of it.
+
 RUN holds what `hnfnet train` writes, in the same formats where both sides read them:
 log.jsonl (`hnfnet plot RUN` draws it), last.safetensors and best.safetensors (hnfnet weights
 files: `hnfnet infer --model RUN/best.safetensors` loads them) and splits.json (the folds, for
@@ -29,7 +32,9 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .config import parse_config, size_multiple, PRESET_NAMES
-from .data import DEFAULT_AUGMENT, find_cases, folds_from_split_file, kfold_assignment, preprocess, sample_patch, write_split_file
+from . import case_cache
+from .batches import StepBatches, loader
+from .data import DEFAULT_AUGMENT, find_cases, folds_from_split_file, kfold_assignment, write_split_file
 from .checkpoint import BEST, LAST, STATE_FORMAT, CheckpointError, read_last, write_last, write_weights
 from .loss import segmentation_loss
 from .model import EMAUnit, build_model
@@ -43,13 +48,13 @@ DEFAULTS = {
     'lr': 1e-3, 'weight_decay': 1e-5, 'warmup_epochs': 5, 'power': 0.9, 'foreground_prob': 1 / 3,
     'no_augment': False, 'amp': False,
     'val_every': 5, 'val_window': None, 'val_overlap': 0.25, 'val_tta': 1, 'val_threshold': 0.5, 'val_max_cases': None,
-    'resume': False, 'stop_after': None,
+    'resume': False, 'stop_after': None, 'cache': None, 'workers': None,
 }
 # Options of one invocation, not of the run.
-SESSION = ('resume', 'stop_after')
+SESSION = ('resume', 'stop_after', 'workers')
 # What a resume may change, as RESUME_MUTABLE in src/cli/train-run.ts (plus where the data and run
 # now live: the case lists are checked instead).
-RESUME_MUTABLE = ('data', 'out', 'val_max_cases') + SESSION
+RESUME_MUTABLE = ('data', 'out', 'val_max_cases', 'cache') + SESSION
 
 
 def learning_rate(step, base_lr, epochs, warmup_epochs, power, steps_per_epoch, per_step=True):
@@ -102,6 +107,11 @@ def rank_slots(batch, accumulate, world, rank):
     micro = batch // accumulate
     local = micro // world
     return [m * micro + rank * local + i for m in range(accumulate) for i in range(local)]
+
+
+def default_workers(world):
+    # Half the CPUs a rank has, leaving the rest to the main process; patches are cut on the CPU.
+    return min(4, (os.cpu_count() or 1) // max(1, world) // 2)
 
 
 def setup_distributed():
@@ -158,6 +168,8 @@ def _parser():
     add('--val-tta', type=int, choices=(1, 8), help='(default 1)')
     add('--val-threshold', type=float, help='(default 0.5)')
     add('--val-max-cases', type=int, help='validate on the first N held-out cases (default all)')
+    add('--cache', help='folder of preprocessed cases, reusable across runs and folds (default RUN/preprocessed)')
+    add('--workers', type=int, help='loader processes preparing batches per rank (default: half the CPUs per rank, at most 4)')
     add('--resume', action='store_true', default=None, help='continue RUN from its last checkpoint, exactly')
     add('--stop-after', type=int, help='stop (with a checkpoint) after N steps of this session')
     return ap
@@ -192,6 +204,8 @@ def parse_args(argv):
         if os.path.exists(os.path.join(a['out'], LAST)):
             raise SystemExit(f'{a["out"]} already holds a checkpoint; pass --resume to continue that run, or choose another --out')
     a = argparse.Namespace(**a)
+    if a.workers is not None and a.workers < 0:
+        raise SystemExit(f'--workers must be 0 or more, got {a.workers}')
     for k in ('epochs', 'batch', 'accumulate', 'val_every', 'folds', 'steps_per_epoch', 'val_max_cases', 'stop_after'):
         v = getattr(a, k)
         if v is not None and v < 1:
@@ -247,13 +261,14 @@ def _main(argv):
     os.makedirs(a.out, exist_ok=True)
     if rank == 0 and not ckpt:
         write_split_file(os.path.join(a.out, 'splits.json'), cases, folds)
-    # Preprocessed cases stay in memory: a BraTS case is ~30 MB after brain cropping. Each rank
-    # keeps only its share of the validation cases.
-    data = {cid: preprocess(cases[cid]) for cid in train_ids}
-    val_data = []
-    for cid in val_ids[rank::world]:
-        images, _, labels = preprocess(cases[cid])
-        val_data.append((images, labels))
+    cache = a.cache or os.path.join(a.out, 'preprocessed')
+    t_pre = time.time()
+    made, reused = case_cache.prepare(cases, train_ids + val_ids, cache)
+    if rank == 0:
+        print(f'preprocessed {made} case(s) into {cache} in {time.time() - t_pre:.1f} s ({reused} already there)', file=sys.stderr)
+    # Each rank validates its share of the held-out cases, read from the cache when it is their turn.
+    def val_cases():
+        return (case_cache.load(cache, cid)[::2] for cid in val_ids[rank::world])
 
     torch.manual_seed(a.seed)
     model = build_model(config).to(device).train()
@@ -293,24 +308,13 @@ def _main(argv):
               f'{" (%d × %d)" % (a.accumulate, a.batch // a.accumulate) if a.accumulate > 1 else ""}; run {run_id} in {a.out}', file=sys.stderr)
 
     slots = rank_slots(a.batch, a.accumulate, world, rank)
-    reason, session, order, epoch_stats, t0 = 'finished', 0, None, [], time.time()
-    while step < total:
-        if a.stop_after is not None and session >= a.stop_after:
-            reason = 'stop-after'
-            break
-        epoch, s = divmod(step, spe)
-        if s == 0 or order is None:
-            order = np.random.default_rng([a.seed, epoch]).permutation(len(train_ids))
-        t_step = time.time()
-        xs, ts = [], []
-        for j in slots:
-            cid = train_ids[order[(s * a.batch + j) % len(order)]]
-            # One generator per global sample: the patch does not depend on the rank count.
-            rng = np.random.default_rng([a.seed, step, j])
-            x, t = sample_patch(*data[cid], a.patch, rng, a.foreground_prob, None if a.no_augment else DEFAULT_AUGMENT)
-            xs.append(x)
-            ts.append(t)
-        x, t = torch.stack(xs).to(device), torch.stack(ts).to(device)
+    batches = StepBatches(cache, train_ids, slots, a.batch, spe, a.patch, a.seed, a.foreground_prob, None if a.no_augment else DEFAULT_AUGMENT)
+    last = total if a.stop_after is None else min(total, step + a.stop_after)
+    reason, epoch_stats, t0 = 'finished' if last == total else 'stop-after', [], time.time()
+    t_step = time.time()
+    for x, t in loader(batches, step, last, a.workers if a.workers is not None else default_workers(world)):
+        epoch = step // spe
+        x, t = x.to(device), t.to(device)
         lr = learning_rate(step, a.lr, a.epochs, a.warmup_epochs, a.power, spe)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.amp and device.type == 'cuda'):
             stats = torch.stack(train_step(ddp, opt, x, t, lr, accumulate=a.accumulate))
@@ -322,17 +326,18 @@ def _main(argv):
         if not math.isfinite(loss):
             raise SystemExit(f'training step {step + 1}: the loss is {loss} (dice {dice}, bce {bce}); stopping (the last checkpoint is from before it)')
         step += 1
-        session += 1
         epoch_stats.append((loss, dice, bce))
         if log:
+            # Seconds from the previous step's end: the step itself, plus any wait for the loader.
             log.append({'type': 'step', 'step': step, 'epoch': epoch, 'loss': loss, 'dice_loss': dice, 'bce': bce, 'lr': lr,
                         'seconds': time.time() - t_step, 'live_bytes': torch.cuda.memory_allocated(device) if device.type == 'cuda' else 0})
+        t_step = time.time()
         if step % spe:
             continue
         done = step // spe
         val = None
         if val_ids and (done % a.val_every == 0 or step == total):
-            val = {'epoch': done, 'step': step, **validate(model, val_data, tuple(window[::-1]), a.val_overlap, a.val_tta, a.val_threshold, device, world)}
+            val = {'epoch': done, 'step': step, **validate(model, val_cases(), tuple(window[::-1]), a.val_overlap, a.val_tta, a.val_threshold, device, world)}
             improved = best is None or val['mean'] > best['mean']
             if improved:
                 best = val

@@ -9,6 +9,8 @@ of 3 is held out), working in WORK. Prints one JSON object:
               against the full batch, with the EM bases frozen (momentum 1) and with the default momentum
   ddp_accumulate  two gloo ranks × accumulate 2 against one process with the full batch, and how
               often DDP reduced the gradients
+  loader      two loader workers against none (same weights), a cache reused by a second run, a
+              changed source preprocessed again
 
     OMP_NUM_THREADS=1 /usr/bin/python3 python/tests/check_train.py DATA WORK"""
 import contextlib
@@ -237,12 +239,37 @@ def check_ddp_accumulate():
     return res
 
 
+def check_loader(data, work):
+    """The same run with --workers 0 and 2 sharing one --cache; then a touched source."""
+    cache = os.path.join(work, 'cache')
+    args = ['--data', data, '--model', 'tiny', '--fold', '0', '--folds', '3', '--epochs', '2', '--batch', '2', '--patch', '16',
+            '--steps-per-epoch', '2', '--cache', cache]
+    res = {}
+    outs = {}
+    for workers in (0, 2):
+        out = os.path.join(work, f'workers{workers}')
+        result, error, stderr = run(['--out', out, '--workers', str(workers)] + args)
+        if error is not None:
+            raise RuntimeError(f'--workers {workers}: {error}\n{stderr}')
+        res[f'stderr_workers{workers}'] = stderr
+        outs[workers] = load_file(os.path.join(out, 'last.safetensors'))[0]
+    res['weights_unequal'] = unequal(outs[0], outs[2])
+    res['weight_names'] = len(outs[0])
+    # A newer source file (as when a case is re-exported) makes its cache entry stale.
+    t1 = next(os.path.join(d, f) for d, _, fs in sorted(os.walk(data)) for f in sorted(fs) if f.endswith('_t1.nii.gz'))
+    st = os.stat(t1)
+    os.utime(t1, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    res['stderr_touched'] = run(['--out', os.path.join(work, 'touched'), '--workers', '0'] + args)[2]
+    os.utime(t1, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return res
+
+
 def main_check():
     data, work = sys.argv[1], sys.argv[2]
     resume, common = check_resume(data, work)
     refused, recovered = check_refused(data, work, common)
     print(json.dumps({'resume': resume, 'refused': refused, 'recovered': recovered, 'accumulate': check_accumulate(),
-                      'ddp_accumulate': check_ddp_accumulate()}, default=str))
+                      'ddp_accumulate': check_ddp_accumulate(), 'loader': check_loader(data, work)}, default=str))
 
 
 if __name__ == '__main__':

@@ -32,6 +32,7 @@ interface Session {
   run: string;
 }
 interface CheckTrain {
+  loader: { stderr_workers0: string; stderr_workers2: string; stderr_touched: string; weights_unequal: string[]; weight_names: number };
   resume: {
     straight: Session;
     session1: Session;
@@ -144,6 +145,15 @@ describe.skipIf(missing !== null)(`PyTorch trainer runs${missing ? ` (skipped: $
     expect(d.mu_abs).toBeLessThan(1e-12);
     expect(d.ranks_agree).toBe(true);
     expect(d.reductions).toEqual(d.reductions_per_backward);
+  });
+
+  it('loader workers change nothing but speed; preprocessed cases are cached, reused, and redone when a source changes', () => {
+    const l = res.loader;
+    expect(l.weight_names).toBeGreaterThan(100);
+    expect(l.weights_unequal).toEqual([]);
+    expect(l.stderr_workers0).toMatch(/preprocessed 3 case\(s\) into \S+cache in [\d.]+ s \(0 already there\)/);
+    expect(l.stderr_workers2).toMatch(/preprocessed 0 case\(s\) into \S+cache in [\d.]+ s \(3 already there\)/);
+    expect(l.stderr_touched).toMatch(/preprocessed 1 case\(s\) into \S+cache in [\d.]+ s \(2 already there\)/);
   });
 
   it('best.safetensors loads in TS and holds the best validation of the log (scale-out.test.ts checks that Dice against TS)', async () => {
