@@ -5,6 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,5 +62,17 @@ export function writePhantoms(parent: string, seeds: readonly number[], size: nu
     mkdirSync(dir, { recursive: true });
     for (const f of phantomFiles({ size, seed })) writeFileSync(path.join(dir, f.name), f.bytes);
     return dir;
+  });
+}
+
+/** A TCP port nobody listens on now (the OS picks it), for torch.distributed's rendezvous. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
   });
 }

@@ -13,7 +13,7 @@ import { parseLog, type ValLine } from '../../src/cli/run-log.js';
 import { regionDice } from '../../src/hnfnet/validate.js';
 import { labelsToRegions, loadCase, loadModelFromWeights, noGrad, preprocessCase, randn, readWeightsInfo, slidingWindowInference, tidy } from '../../src/index.js';
 import { getDevice } from '../helpers.js';
-import { PYTHON, ROOT, runTwin, torchMissing, writePhantoms } from './python.js';
+import { freePort, PYTHON, ROOT, runTwin, torchMissing, writePhantoms } from './python.js';
 
 const missing = torchMissing({ gloo: true });
 
@@ -47,7 +47,7 @@ describe.skipIf(missing !== null)(`PyTorch trainer at scale${missing ? ` (skippe
     // Two folds of three cases: two held out, one per rank; each rank's 2 samples a step go
     // through as 2 micro-batches of 1. Patches (and so validation windows) of x, y, z = 32, 32, 16.
     const args = ['--data', path.join(dir, 'data'), '--out', run, '--model', 'tiny', '--fold', '0', '--folds', '2', '--epochs', '2', '--batch', '4', '--accumulate', '2', '--patch', '32', '32', '16', '--steps-per-epoch', '2'];
-    const port = String(20000 + Math.floor(Math.random() * 20000));
+    const port = String(await freePort());
     const ranks = [0, 1].map((rank) =>
       runTwin('train', args, { MASTER_ADDR: '127.0.0.1', MASTER_PORT: port, WORLD_SIZE: '2', RANK: String(rank), LOCAL_RANK: String(rank), LOCAL_WORLD_SIZE: '2' }),
     );
