@@ -19,12 +19,14 @@ files: `hnfnet infer --model RUN/best.safetensors` loads them) and splits.json (
 """
 import argparse
 import contextlib
+import gc
 import json
 import math
 import os
 import secrets
 import sys
 import time
+import traceback
 
 import numpy as np
 import torch
@@ -219,12 +221,25 @@ def parse_args(argv):
 
 def main(argv=None):
     try:
-        return _main(argv)
-    except (CheckpointError, OSError, ValueError) as e:
-        # Bad input (a missing or corrupt file, a torn checkpoint): the message, not a traceback.
-        if os.environ.get('HNFNET_DEBUG') and not isinstance(e, CheckpointError):
+        try:
+            return _main(argv)
+        except (CheckpointError, OSError, ValueError) as e:
+            # Bad input (a missing or corrupt file, a torn checkpoint): the message, not a traceback.
+            if os.environ.get('HNFNET_DEBUG') and not isinstance(e, CheckpointError):
+                raise
+            raise SystemExit(f'hnfnet_torch.train: error: {e}') from e
+    except BaseException as e:
+        if not (dist.is_available() and dist.is_initialized()):
             raise
-        raise SystemExit(f'hnfnet_torch.train: error: {e}') from e
+        # A failed rank of a group leaves at once: Python's own exit would tear the group down
+        # under live collectives and can hang there, so the launcher would never see it fail.
+        if isinstance(e, SystemExit):
+            print(e.code if isinstance(e.code, str) else f'exit {e.code}', file=sys.stderr)
+        else:
+            traceback.print_exc()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(e.code if isinstance(e, SystemExit) and isinstance(e.code, int) else 1)
 
 
 def _main(argv):
@@ -360,6 +375,13 @@ def _main(argv):
         if best:
             print(f'best mean Dice {best["mean"]:.4f} after epoch {best["epoch"]} ({os.path.join(a.out, BEST)})', file=sys.stderr)
     if dist.is_initialized():
+        # Every collective finished and the DDP wrapper gone before the group: dropped later (at
+        # return), the wrapper takes the group down from Python's collector, and torch 1.13's
+        # gloo can deadlock there (its worker thread waits for the GIL the collector holds while
+        # it joins that worker). Seen as a rank spinning forever after a finished run.
+        dist.barrier()
+        del ddp
+        gc.collect()
         dist.destroy_process_group()
     return {'reason': reason, 'step': step, 'best': best, 'run': run_id}
 
