@@ -31,6 +31,7 @@ import traceback
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .config import parse_config, size_multiple, PRESET_NAMES
@@ -39,6 +40,7 @@ from .batches import StepBatches, loader
 from .data import DEFAULT_AUGMENT, find_cases, folds_from_split_file, kfold_assignment, write_split_file
 from .checkpoint import BEST, LAST, STATE_FORMAT, CheckpointError, read_last, write_last, write_weights
 from .loss import segmentation_loss
+from .recipe import read_recipe
 from .model import EMAUnit, build_model
 from .run_log import LOG, RunLog, now
 from .validate import validate
@@ -50,10 +52,10 @@ DEFAULTS = {
     'lr': 1e-3, 'weight_decay': 1e-5, 'warmup_epochs': 5, 'power': 0.9, 'foreground_prob': 1 / 3,
     'no_augment': False, 'amp': False,
     'val_every': 5, 'val_window': None, 'val_overlap': 0.25, 'val_tta': 1, 'val_threshold': 0.5, 'val_max_cases': None,
-    'resume': False, 'stop_after': None, 'cache': None, 'workers': None,
+    'resume': False, 'stop_after': None, 'cache': None, 'workers': None, 'config': None,
 }
 # Options of one invocation, not of the run.
-SESSION = ('resume', 'stop_after', 'workers')
+SESSION = ('resume', 'stop_after', 'workers', 'config')
 # What a resume may change, as RESUME_MUTABLE in src/cli/train-run.ts (plus where the data and run
 # now live: the case lists are checked instead).
 RESUME_MUTABLE = ('data', 'out', 'val_max_cases', 'cache') + SESSION
@@ -91,7 +93,7 @@ def train_step(model, opt, x, target, lr, loss_cfg=None, accumulate=1):
             # Gradients are reduced over the ranks once, in the last micro-batch's backward.
             skip_sync = isinstance(model, DDP) and m < accumulate - 1
             with model.no_sync() if skip_sync else contextlib.nullcontext():
-                loss, dice, bce = segmentation_loss(model(xm), tm, **(loss_cfg or {}))
+                loss, dice, bce = segmentation_loss(*native_outputs(model, xm, tm), **(loss_cfg or {}))
                 (loss if accumulate == 1 else loss / accumulate).backward()
             stats.append(torch.stack([loss, dice, bce]).detach().float())
         for u in units:
@@ -101,6 +103,18 @@ def train_step(model, opt, x, target, lr, loss_cfg=None, accumulate=1):
             u.pending = None
     opt.step()
     return tuple(torch.stack(stats).mean(0))
+
+
+def native_outputs(model, x, target):
+    """(logits, target) where the loss is taken. A model with inputStride 2 runs at half
+    resolution: its logits are compared there with the regions brought down by the same 2×2×2
+    mean (fractions), so no step pays for full-resolution logits and their gradient (2.2×
+    cheaper on a CPU at 128³)."""
+    core = model.module if isinstance(model, DDP) else model
+    if core.config.get('inputStride', 1) == 1:
+        return model(x), target
+    y = model(x, native=True)
+    return y, F.interpolate(target, size=tuple(y.shape[2:]), mode='trilinear', align_corners=False)
 
 
 def rank_slots(batch, accumulate, world, rank):
@@ -145,6 +159,7 @@ def _parser():
     # explicitly can be told apart: a resume refuses explicit changes to the run's settings.
     ap = argparse.ArgumentParser(prog='python -m hnfnet_torch.train', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add = ap.add_argument
+    add('--config', help='a training config file of `hnfnet train` (e.g. ../configs/brats18-web.json); flags override it')
     add('--data', help='folder of BraTS case folders (a resume takes the run\'s)')
     add('--out', required=True, help='run folder')
     add('--model', help=f'preset ({", ".join(PRESET_NAMES)}) or a model-config JSON file (default hnfnetv2)')
@@ -188,6 +203,8 @@ def _cube(v, flag):
 def parse_args(argv):
     """(args namespace, checkpoint (tensors, state) or None)."""
     given = {k: v for k, v in vars(_parser().parse_args(argv)).items() if v is not None}
+    if 'config' in given:
+        given = {**read_recipe(given['config']), **given}
     for k, flag in (('patch', '--patch'), ('val_window', '--val-window')):
         if k in given:
             given[k] = _cube(given[k], flag)
