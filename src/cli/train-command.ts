@@ -1,6 +1,6 @@
 /** `hnfnet train`: flags and config file → a TrainConfig → runTraining (train-run.ts). */
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { PRESET_NAMES } from '../hnfnet/config.js';
 import { DEFAULT_TRAIN_CONFIG, overrideFromAssignment, resolveTrainConfig } from '../hnfnet/train-config.js';
 import { checkKnown, optFlag, optNumber, optString, parseArgs, UsageError, type ParsedArgs } from './args.js';
@@ -144,6 +144,7 @@ export const command: Command = {
       } catch (e) {
         throw new UsageError(`hnfnet train: --config ${configPath}: ${e instanceof Error ? e.message : String(e)}`);
       }
+      resolveFilePaths(fileLayer, dirname(resolve(configPath)));
     }
     const flags = flagLayer(a);
     const sets = (a.options.get('set') ?? []).map((s) => overrideFromAssignment(s));
@@ -167,3 +168,14 @@ export const command: Command = {
     return r.reason === 'interrupted' ? 130 : 0;
   },
 };
+
+/**
+ * Paths inside a config file name files beside it (a recipe shipped with its split file works
+ * from any folder), as the twin's --config reads them; flags stay relative to the working folder.
+ */
+export function resolveFilePaths(layer: unknown, base: string): void {
+  if (typeof layer !== 'object' || layer === null) return;
+  const l = layer as { data?: { source?: unknown }; folds?: { splitFile?: unknown } };
+  if (typeof l.folds?.splitFile === 'string') l.folds.splitFile = resolve(base, l.folds.splitFile);
+  if (typeof l.data?.source === 'string' && !l.data.source.startsWith('phantom:')) l.data.source = resolve(base, l.data.source);
+}

@@ -5,6 +5,7 @@ export {
   presetConfig,
   validateConfig,
   sizeMultiple,
+  inputStride,
   type PresetName,
   type ModelConfig,
   type HnfnetConfig,
@@ -25,7 +26,7 @@ export * from './postprocess.js';
 export { segmentCase, inferenceBox, DEFAULT_CROP, type SegmentOptions, type Segmentation } from './inferencer.js';
 export { fittingWindow, largestBufferBytes, windowOptions, WINDOW_CHOICES, type BufferLimits, type WindowOption } from './window-fit.js';
 export { loadModelFromWeights, saveWeights, weightsConfig, weightsMetadata, CONFIG_KEY, PRESET_KEY } from './weights.js';
-export { Trainer, NonFiniteLossError, type TrainBatch, type StepRecord, type TrainerOptions } from './trainer.js';
+export { Trainer, NonFiniteLossError, nativeOutputs, type TrainBatch, type StepRecord, type TrainerOptions } from './trainer.js';
 export { trainLoop, type BatchSource, type LoopOptions, type LoopResult } from './train-loop.js';
 export { segmentationLoss, DEFAULT_SEG_LOSS, type SegLoss, type SegLossConfig } from './loss.js';
 export { learningRate, warmupFactor, polyFactor, type ScheduleConfig } from './schedule.js';

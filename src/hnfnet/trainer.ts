@@ -16,9 +16,23 @@ import { HnfnetError } from '../tensor/errors.js';
 import { tidy } from '../tensor/scope.js';
 import { empty, tensor, type Tensor } from '../tensor/tensor.js';
 import type { SegmentationModel } from './build.js';
+import type { HNFNet } from './model.js';
 import { EMAUnit } from './ema-unit.js';
+import { inputStride } from './config.js';
 import { segmentationLoss, type SegLossConfig } from './loss.js';
+import { interpolate } from '../kernels/interpolate.js';
 import { learningRate, type ScheduleConfig } from './schedule.js';
+
+/**
+ * (logits, target) where the loss is taken: a model with inputStride 2 is compared at its own
+ * half resolution with the regions brought down by the same 2×2×2 mean (fractions), as the
+ * twin's trainer does (python/hnfnet_torch/train.py, native_outputs).
+ */
+export function nativeOutputs(model: SegmentationModel, x: Tensor, target: Tensor): [Tensor, Tensor] {
+  if (model.config.kind !== 'hnfnet' || inputStride(model.config) === 1) return [model.call(x), target];
+  const logits = (model as HNFNet).call(x, true);
+  return [logits, interpolate(target, { size: logits.shape.slice(2) })];
+}
 
 /** What a step needs of a batch (src/data's `Batch` has these fields). */
 export interface TrainBatch {
@@ -102,7 +116,8 @@ export class Trainer {
         const x = tensor(batch.images.subarray(m * mb * C * vox, (m + 1) * mb * C * vox), [mb, C, D, H, W], { device: this.device });
         const t = tensor(batch.regions.subarray(m * mb * 3 * vox, (m + 1) * mb * 3 * vox), [mb, 3, D, H, W], { device: this.device });
         const parts = tidy(() => {
-          const l = segmentationLoss(this.model.call(x), t, this.opts.loss);
+          const [logits, target] = nativeOutputs(this.model, x, t);
+          const l = segmentationLoss(logits, target, this.opts.loss);
           return { ...l, objective: micro === 1 ? l.loss : scale(l.loss, 1 / micro) };
         });
         x.dispose();
