@@ -1,10 +1,11 @@
-import { access, readdir, readFile, stat } from 'node:fs/promises';
+import { access, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from './commands.js';
+import { shippedWeightsPath } from './shipped-weights.js';
 import { checkKnown, optNumber, optString, parseArgs, UsageError } from './args.js';
 import { Progress } from './progress.js';
 import { init } from '../index.js';
-import { listCaseDirs, loadCase, loadCaseFiles, writeNiftiFile, writeSegmentation } from '../data/index.node.js';
+import { listCaseDirs, listFolder, loadCase, loadCaseFiles, writeNiftiFile, writeSegmentation } from '../data/index.node.js';
 import { parseCaseFileName, type BratsCase } from '../data/brats-case.js';
 import { loadModelFromWeights } from '../hnfnet/weights.js';
 import { segmentCase, DEFAULT_CROP, type SegmentOptions } from '../hnfnet/inferencer.js';
@@ -14,13 +15,14 @@ import type { Tensor } from '../tensor/tensor.js';
 import { DeviceLostError, LimitError } from '../tensor/errors.js';
 import { fittingWindow, windowOptions } from '../hnfnet/window-fit.js';
 
-const USAGE = `hnfnet infer --model W.safetensors [--model W2.safetensors …] --case DIR --out seg.nii.gz [options]
+const USAGE = `hnfnet infer [--model W.safetensors [--model W2.safetensors …]] --case DIR --out seg.nii.gz [options]
        hnfnet infer --model W.safetensors --case T1 --case T1CE --case T2 --case FLAIR --out seg.nii.gz
        hnfnet infer --model W.safetensors --case DATASET --out PREDICTIONS/ [options]
 
 Segments BraTS cases with the paper's inference recipe and writes the labels (4 or 3 for ET,
 as the case's naming) on the case's grid and affine. The model is rebuilt from the weights
-file's metadata; several --model files are an ensemble (probabilities averaged).
+file's metadata; several --model files are an ensemble (probabilities averaged). Without
+--model, the weights shipped in models/ (see models/README.md).
 
   --case DIR | FILE…   a case folder, or its four modality files (2018-2021 or 2023 names), or
                        a data set: a folder of case folders, each segmented in turn
@@ -50,9 +52,8 @@ function parseCrop(s: string | undefined): Dims3 | 'brain' {
 
 /** The case id its files' names give a folder, or null when its own files are not a case (a data set). */
 async function caseIdOf(dir: string): Promise<string | null> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  for (const e of entries) {
-    const p = e.isFile() ? parseCaseFileName(e.name) : null;
+  for (const e of await listFolder(dir)) {
+    const p = e.isFile ? parseCaseFileName(e.name) : null;
     if (p) return p.id;
   }
   return null;
@@ -78,10 +79,12 @@ export const command: Command = {
   async run(argv) {
     const a = parseArgs(argv, ['skip-existing']);
     checkKnown(a, ['model', 'case', 'out', 'tta', 'overlap', 'window', 'batch', 'blend', 'crop', 'threshold', 'min-et', 'probs', 'preset', 'skip-existing'], 'infer');
-    const models = a.options.get('model') ?? [];
     const cases = a.options.get('case') ?? [];
     const out = optString(a, 'out');
-    if (!models.length || !cases.length || !out) throw new UsageError(`usage: ${USAGE}`);
+    if (!cases.length || !out) throw new UsageError(`usage: ${USAGE}`);
+    const given = a.options.get('model') ?? [];
+    const models = given.length ? given : [shippedWeightsPath()];
+    if (!given.length) console.error(`hnfnet infer: no --model given: using the shipped weights ${models[0]} (hnfnetv2-web trained on 15 BraTS 2018 cases; models/README.md)`);
     const tta = optNumber(a, 'tta') ?? 8;
     if (tta !== 1 && tta !== 8) throw new UsageError('--tta must be 8 (identity and the 7 flips) or 1 (off)');
     const blend = optString(a, 'blend') ?? 'gaussian';

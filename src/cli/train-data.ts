@@ -5,11 +5,11 @@
  * shapes that disagree, a missing segmentation, an unreadable header) are reported together,
  * each naming its case, rather than one at a time hours into a run.
  */
-import { open, readdir } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { constants, gunzipSync } from 'node:zlib';
 import { groupCaseFiles, MODALITIES, type CaseFiles } from '../data/brats-case.js';
-import { folderProvider, listCaseDirs } from '../data/case-files.node.js';
+import { folderProvider, listCaseDirs, listFolder } from '../data/case-files.node.js';
 import { DataError } from '../data/errors.js';
 import { isGzip } from '../data/gzip.js';
 import { SameThreadLoader, phantomProvider, type BatchLoader, type CaseProvider, type LoaderConfig, type PhantomSourceSpec } from '../data/loader.js';
@@ -117,7 +117,7 @@ export async function checkCaseFolders(dirs: readonly string[], opts: { needLabe
   for (const dir of dirs) {
     let c: CaseFiles;
     try {
-      const names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(dir, e.name));
+      const names = (await listFolder(dir)).filter((e) => e.isFile).map((e) => join(dir, e.name));
       const cases = groupCaseFiles(names, dir);
       if (cases.length !== 1) {
         problems.push(`${dir}: holds files of ${cases.length} cases${cases.length ? ` (${cases.map((x) => x.id).join(', ')})` : ''}; expected one`);

@@ -1,6 +1,6 @@
 /** BraTS cases and data sets on disk (Node): a case is a folder of NIfTI files, a data set a folder of case folders. */
 import type { Dirent } from 'node:fs';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
   MODALITIES,
@@ -32,13 +32,31 @@ async function listDir(dir: string): Promise<Dirent[]> {
   }
 }
 
+/** A folder entry with symbolic links followed (a data set of linked files or folders is common). */
+export interface FolderEntry {
+  name: string;
+  isFile: boolean;
+  isDirectory: boolean;
+}
+
+/** The entries of `dir`, links resolved to what they point at (a dangling link is neither kind). */
+export async function listFolder(dir: string): Promise<FolderEntry[]> {
+  return Promise.all(
+    (await listDir(dir)).map(async (e) => {
+      if (!e.isSymbolicLink()) return { name: e.name, isFile: e.isFile(), isDirectory: e.isDirectory() };
+      const st = await stat(join(dir, e.name)).catch(() => null);
+      return { name: e.name, isFile: st?.isFile() ?? false, isDirectory: st?.isDirectory() ?? false };
+    }),
+  );
+}
+
 /** Case folders of a data set: its subfolders that hold BraTS images, sorted by name. */
 export async function listCaseDirs(datasetDir: string): Promise<string[]> {
   const out: string[] = [];
-  for (const e of await listDir(datasetDir)) {
-    if (!e.isDirectory()) continue;
+  for (const e of await listFolder(datasetDir)) {
+    if (!e.isDirectory) continue;
     const dir = join(datasetDir, e.name);
-    const names = (await listDir(dir)).filter((f) => f.isFile()).map((f) => f.name);
+    const names = (await listFolder(dir)).filter((f) => f.isFile).map((f) => f.name);
     if (names.some((n) => parseCaseFileName(n) !== null)) out.push(dir);
   }
   if (out.length === 0) throw new DataError(datasetDir, 'holds no case folders with BraTS images');
@@ -64,7 +82,7 @@ export async function loadCaseFiles(paths: readonly string[], opts: Omit<CaseRea
 
 /** Reads the case in folder `dir`. */
 export async function loadCase(dir: string, opts: Omit<CaseReadOptions, 'gunzip'> = {}): Promise<BratsCase> {
-  const names = (await listDir(dir)).filter((e) => e.isFile()).map((e) => join(dir, e.name));
+  const names = (await listFolder(dir)).filter((e) => e.isFile).map((e) => join(dir, e.name));
   return loadCaseFiles(names, opts, dir);
 }
 
