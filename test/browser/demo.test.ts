@@ -19,7 +19,7 @@ import { runTwin, torchMissing, writePhantoms } from '../twin/python.js';
 
 const OUT = path.join(ROOT, 'test-output');
 const PHANTOM = { size: 48, seed: 1 };
-const QUERY = `?case=phantom&phantomSize=${PHANTOM.size}&phantomSeed=${PHANTOM.seed}&trainSteps=2&trainPatch=16&window=32`;
+const QUERY = `?case=phantom&phantomSize=${PHANTOM.size}&phantomSeed=${PHANTOM.seed}&weights=none&trainSteps=2&trainPatch=16&window=32`;
 const missing = chromiumMissing();
 if (missing) console.warn(`${path.basename(import.meta.url)} skipped: ${missing}`);
 /** Two training steps and eight 32³ windows on SwiftShader take about half a minute here. */
