@@ -10,7 +10,8 @@
 # train.stderr, the runs fold0/ and fold0/all-cases/ (log.jsonl, last.* and best.safetensors,
 # splits.json) and summary.json (steps/s, the fold's Dice). The unpacked cases (about 1 GB) go to
 # CACHE, outside OUT. EPOCHS sets the schedule's length (default 100, 300 steps: the learning
-# rate decays to 0 within the budget at 1 step/s or more; the paper's is 250).
+# rate decays to 0 within the budget at 1 step/s or more; the paper's is 250). A smoke run of
+# the script on a CPU: ALLOW_CPU=1 MODEL=tiny PATCH=16 MINUTES=0.2.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 : "${OUT:?set OUT to the folder the run writes into}"
@@ -19,6 +20,9 @@ MINUTES=${MINUTES:-10}
 EPOCHS=${EPOCHS:-100}
 CACHE=${CACHE:-/tmp/hnfnet-bundle-cache}
 PY=${PYTHON:-python3}
+MODEL=${MODEL:-hnfnetv2}
+PATCH=${PATCH:-128}
+export ALLOW_CPU=${ALLOW_CPU:-0}
 mkdir -p "$OUT"
 if [ ! -f "$BUNDLE" ]; then
   echo "run_fold0.sh: no training bundle at $BUNDLE (make one with python3 -m hnfnet_torch.pack, or set BUNDLE)" >&2
@@ -26,23 +30,25 @@ if [ ! -f "$BUNDLE" ]; then
 fi
 
 "$PY" - <<'PYEOF' | tee "$OUT/env.txt"
-import sys
+import os, sys
 try:
     import torch
 except ImportError as e:
     sys.exit(f'run_fold0.sh: {sys.executable} cannot import torch ({e})')
 print('python', sys.version.split()[0], '| torch', torch.__version__, '| CUDA', torch.version.cuda)
-if not torch.cuda.is_available():
+if torch.cuda.is_available():
+    p = torch.cuda.get_device_properties(0)
+    print('gpu', p.name, f'| {p.total_memory / 2**30:.0f} GiB | bf16', torch.cuda.is_bf16_supported())
+elif os.environ['ALLOW_CPU'] != '1':
     sys.exit('run_fold0.sh: torch sees no CUDA device')
-p = torch.cuda.get_device_properties(0)
-print('gpu', p.name, f'| {p.total_memory / 2**30:.0f} GiB | bf16', torch.cuda.is_bf16_supported())
 PYEOF
 
 cd "$root/python"
 workers=$(( $(nproc) > 8 ? 8 : $(nproc) - 1 ))
+# The cache of an earlier run of the script: a fresh --out would still reuse it (stamps match).
 set +e
-"$PY" -m hnfnet_torch.train --bundle "$BUNDLE" --out "$OUT/fold0" --cache "$CACHE" --model hnfnetv2 --fold 0 \
-  --patch 128 --batch 4 --amp --epochs "$EPOCHS" --minutes "$MINUTES" --then-all-cases --workers "$workers" \
+"$PY" -m hnfnet_torch.train --bundle "$BUNDLE" --out "$OUT/fold0" --cache "$CACHE" --model "$MODEL" --fold 0 \
+  --patch "$PATCH" --batch 4 --amp --epochs "$EPOCHS" --minutes "$MINUTES" --then-all-cases --workers "$workers" \
   > >(tee "$OUT/train.stdout") 2> >(tee "$OUT/train.stderr" >&2)
 status=$?
 set -e
