@@ -68,7 +68,7 @@ for name, run in (('fold0', os.path.join(out, 'fold0')), ('all_cases', os.path.j
                      'steps_per_s': len(secs) / sum(secs) if secs else None,
                      'median_step_s': statistics.median(secs) if secs else None,
                      'last_val': vals[-1] if vals else None, 'best_mean': max((v['mean'] for v in vals), default=None),
-                     'peak_live_gib': max((l['live_bytes'] for l in lines if l['type'] == 'step'), default=0) / 2**30}
+                     'max_live_gib': max((l['live_bytes'] for l in lines if l['type'] == 'step'), default=0) / 2**30}
 json.dump(summary, open(os.path.join(out, 'summary.json'), 'w'), indent=1)
 for name, s in summary.items():
     print(f"{name}: {s['steps']} steps ({s['reason']}), {s['steps_per_s'] or 0:.3g} steps/s, median step {s['median_step_s'] or 0:.3g} s, "
