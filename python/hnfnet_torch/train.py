@@ -337,6 +337,9 @@ def _run(a, ckpt, rank, world, device, deadline):
     def val_cases():
         return (case_cache.load(cache, cid)[::2] for cid in val_ids[rank::world])
 
+    if device.type == 'cuda':
+        # Patches and windows have one size: cuDNN's autotuner picks the fastest 3D convolutions once.
+        torch.backends.cudnn.benchmark = True
     torch.manual_seed(a.seed)
     model = build_model(config).to(device).train()
     opt = make_optimizer(model, a.lr, weight_decay=a.weight_decay)
