@@ -11,9 +11,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseLog, type StartLine, type StepLine, type StopLine, type ValLine } from '../../src/cli/run-log.js';
-import { PYTHON, PYTHON_PKG, run, runTwin, torchMissing, writePhantoms } from './python.js';
+import { freePort, PYTHON, PYTHON_PKG, run, runTwin, torchMissing, writePhantoms } from './python.js';
 
 const missing = torchMissing();
+const glooMissing = missing ?? torchMissing({ gloo: true });
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -130,6 +131,22 @@ print(json.dumps(out))`;
     // The second run read the first one's cache.
     expect(r.stderr).toMatch(/unpacked 0 case\(s\) into \S+budget\/preprocessed in [\d.]+ s \(3 already there\)/);
     expect(r.stderr.match(/time-budget at step \d+\/\d+: \d+ step\(s\) this session, [\d.e+-]+ steps\/s/g)).toHaveLength(2);
+  });
+
+  it.skipIf(glooMissing !== null)('two gloo ranks stop at the same step when one of them runs out of time', async () => {
+    // Rank 0 has 3 s, rank 1 five minutes: both stop together (else a collective would hang) and
+    // validate the held-out case together.
+    const out = path.join(dir, 'ranks');
+    const port = String(await freePort());
+    const args = (minutes: string) => ['train', ['--bundle', bundle, '--out', out, ...tinyRun, '--batch', '2', '--fold', '0', '--folds', '3', '--epochs', '1000', '--minutes', minutes]] as const;
+    const done = await Promise.all(['0.05', '5'].map((minutes, rank) =>
+      runTwin(...args(minutes), { MASTER_ADDR: '127.0.0.1', MASTER_PORT: port, WORLD_SIZE: '2', RANK: String(rank), LOCAL_RANK: String(rank), LOCAL_WORLD_SIZE: '2' })));
+    for (const [rank, d] of done.entries()) expect(d.code, `rank ${rank}: ${d.stderr}`).toBe(0);
+    const lines = parseLog(readFileSync(path.join(out, 'log.jsonl'), 'utf8'));
+    const stop = lines.at(-1) as StopLine;
+    expect(stop).toMatchObject({ type: 'stop', reason: 'time-budget' });
+    expect(lines.filter((l) => l.type === 'val').map((l) => (l as ValLine).step)).toEqual([stop.step]);
+    expect(done[0]!.stderr).toMatch(new RegExp(`time-budget at step ${stop.step}/1000`));
   });
 
   it('refuses a cut-off, corrupt or foreign bundle, naming the file (and the member)', async () => {
