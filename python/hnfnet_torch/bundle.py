@@ -13,8 +13,8 @@ two, so q · step is exact in float32 and the error is at most step / 2), then c
 compressor: differences along x (neighbouring voxels are alike), zigzag-mapped to unsigned
 (small magnitudes → small numbers) and split into a low and a high byte plane (the high plane is
 almost all zero). Voxels outside the brain stay exactly 0."""
-import functools
 import bz2
+import functools
 import hashlib
 import io
 import json
@@ -26,7 +26,7 @@ import numpy as np
 
 FORMAT = 'hnfnet-bundle-1'
 MANIFEST = 'manifest.json'
-# The largest |image / step| that the 16-bit difference code holds for any pair of neighbours.
+# The largest |image / step|: neighbours then differ by at most 2·_MAX_Q, which zigzags into 16 bits.
 _MAX_Q = (1 << 14) - 1
 
 
