@@ -224,6 +224,8 @@ if (missing) console.warn(`${path.basename(import.meta.url)}: browser consumers 
 
 describe.skipIf(missing !== null)(`installed, in a browser${missing ? ` (skipped: ${missing})` : ''}`, () => {
   /** Appended to the README example so that the page hands its numbers back. */
+  /** An empty icon, so that Chromium's request for /favicon.ico is not a failed load. */
+  const HEAD = '<!doctype html>\n<link rel="icon" href="data:,">\n';
   const REPORT = '\nglobalThis.hnfnetResult = [await loss.item(), ...Array.from((await w.grad.data()).slice(0, 4))];\n';
   let server: LocalServer;
   let browser: Browser;
@@ -231,7 +233,7 @@ describe.skipIf(missing !== null)(`installed, in a browser${missing ? ` (skipped
   beforeAll(async () => {
     server = await startLocalServer((pathname) => {
       const file = path.join(consumer, path.normalize(pathname));
-      if (!file.startsWith(consumer + path.sep) || !existsSync(file)) return null;
+      if (!file.startsWith(consumer + path.sep) || !existsSync(file) || !statSync(file).isFile()) return null;
       return { body: readFileSync(file), type: contentType(file) };
     });
     browser = await launchChromium();
@@ -242,15 +244,18 @@ describe.skipIf(missing !== null)(`installed, in a browser${missing ? ` (skipped
     await server?.close();
   });
 
-  async function pageResult(page: string): Promise<unknown> {
+  /** Opens a page of the consumer's and waits for the `hnfnetResult` it sets; a page error or a failed load ends the wait. */
+  async function pageResult(page: string, timeoutMs = 180_000): Promise<unknown> {
     browser.log.length = 0;
-    await browser.page.goto(`${server.url}/${page}`);
-    const handle = await browser.page
-      .waitForFunction(() => (globalThis as { hnfnetResult?: unknown }).hnfnetResult, null, { timeout: 180_000, polling: 250 })
-      .catch((e: unknown) => {
-        throw new Error(`${page}: no result (${(e as Error).message.split('\n')[0]}); page log:\n${browser.log.join('\n')}`);
-      });
-    return handle.jsonValue();
+    await browser.page.goto(server.url + page);
+    const t0 = performance.now();
+    for (;;) {
+      const r = await browser.page.evaluate(() => (globalThis as { hnfnetResult?: unknown }).hnfnetResult ?? null);
+      if (r !== null) return r;
+      const failed = browser.log.some((l) => l.startsWith('[pageerror]') || l.includes('Failed to load'));
+      if (failed || performance.now() - t0 > timeoutMs) throw new Error(`${page}: ${failed ? 'failed' : `no result in ${timeoutMs / 1000} s`}; page log:\n${browser.log.join('\n')}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
   }
 
   function expectSameAsNode(got: unknown, node: ExampleResult): void {
@@ -266,22 +271,21 @@ describe.skipIf(missing !== null)(`installed, in a browser${missing ? ` (skipped
     const inputs = Object.keys(built.metafile.inputs);
     expect(inputs).toContain('node_modules/hnfnet/dist/hnfnet.browser.js');
     expect(inputs.filter((f) => f.includes('hnfnet/dist/src/'))).toEqual([]);
-    writeFileSync(path.join(consumer, 'bundled.html'), '<!doctype html>\n<script type="module" src="./app.bundle.js"></script>\n');
+    writeFileSync(path.join(consumer, 'bundled.html'), `${HEAD}<script type="module" src="./app.bundle.js"></script>\n`);
     expectSameAsNode(await pageResult('bundled.html'), await nodeExample());
   }, 300_000);
 
   it('a bare <script type="module"> page imports the browser file and runs the README example', async () => {
     const code = readmeExample().replace("from 'hnfnet'", "from './node_modules/hnfnet/dist/hnfnet.browser.js'");
     expect(code).toContain('hnfnet.browser.js');
-    writeFileSync(path.join(consumer, 'bare.html'), `<!doctype html>\n<script type="module">\n${code}${REPORT}</script>\n`);
+    writeFileSync(path.join(consumer, 'bare.html'), `${HEAD}<script type="module">\n${code}${REPORT}</script>\n`);
     expectSameAsNode(await pageResult('bare.html'), await nodeExample());
   }, 300_000);
 
   it('a bare page mounts the segmenter bundle, loads weights written by the Node build and segments a phantom', async () => {
     await prepare();
     const page = [
-      '<!doctype html>',
-      '<div id="segmenter"></div>',
+      HEAD + '<div id="segmenter"></div>',
       '<script type="module">',
       "  import { mountSegmenter } from './node_modules/hnfnet/dist/hnfnet-segmenter.js';",
       "  const seg = mountSegmenter(document.getElementById('segmenter'), { weightsUrl: 'tiny.safetensors', initialCase: 'phantom', phantomSize: 32, window: 32, overlap: 0, trainSteps: 1, trainSeconds: 1 });",
