@@ -58,7 +58,7 @@ export interface Batch {
   /** [B, C, D, H, W]. */
   shape: [number, number, number, number, number];
   images: Float32Array;
-  /** [B, 3, D, H, W]: WT, TC, ET masks (0/1). */
+  /** `[B, 3, D, H, W]`: WT, TC, ET masks (0/1). */
   regions: Float32Array;
   caseIds: string[];
   caseIndices: number[];
