@@ -6,7 +6,7 @@
  * `hnfnet infer` names the window that fits when the one asked for does not.
  */
 import type { ModelConfig } from './config.js';
-import { sizeMultiple } from './config.js';
+import { inputStride, sizeMultiple } from './config.js';
 
 export const WINDOW_CHOICES = [32, 48, 64, 96, 128, 160] as const;
 
@@ -22,10 +22,15 @@ export interface BufferLimits {
  * first decoder level, where the skip and the upsampled features sit side by side.
  */
 export function largestBufferBytes(cfg: ModelConfig, window: number, batch = 1): number {
-  const full = (window + 2) ** 3;
-  const half = (window / 2 + 2) ** 3;
+  // A network with inputStride 2 runs on a grid of half the window; only its input and its
+  // upsampled logits are on the window's own grid.
+  const s = inputStride(cfg);
+  const inner = window / s;
+  const full = (inner + 2) ** 3;
+  const half = (inner / 2 + 2) ** 3;
   const widths = cfg.widths.reduce((a, b) => a + b, 0);
-  const channelsVoxels = cfg.kind === 'unet3d' ? 2 * cfg.widths[0]! * full : Math.max(cfg.stemChannels * full, widths * half, cfg.inChannels * full);
+  const outer = s === 1 ? 0 : Math.max(cfg.inChannels, cfg.outChannels) * window ** 3;
+  const channelsVoxels = cfg.kind === 'unet3d' ? 2 * cfg.widths[0]! * full : Math.max(cfg.stemChannels * full, widths * half, cfg.inChannels * full, outer);
   return 4 * batch * channelsVoxels;
 }
 

@@ -30,4 +30,14 @@ describe('demo window sizes', () => {
     expect(largestBufferBytes(tiny, 128) / largestBufferBytes(tiny, 64)).toBeGreaterThan(6);
     expect(largestBufferBytes(presetConfig('unet3d'), 128)).toBeGreaterThan(largestBufferBytes(tiny, 128));
   });
+
+  it('hnfnetv2-web: windows of multiples of 32, and a 128³ window inside a browser’s default limits', () => {
+    const cfg = presetConfig('hnfnetv2-web');
+    const opts = windowOptions(cfg, { maxStorageBufferBindingSize: 128 * MiB, maxBufferSize: 256 * MiB });
+    expect(opts.map((o) => o.size)).toEqual([32, 64, 96, 128, 160]);
+    expect(fittingWindow(opts, 128)).toBe(128);
+    // Its largest buffers at 128³ are the window's own input and logits (4 channels at 128³), not
+    // anything inside, which runs at 64³.
+    expect(largestBufferBytes(cfg, 128)).toBe(4 * 4 * 128 ** 3);
+  });
 });
