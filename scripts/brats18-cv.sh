@@ -9,7 +9,7 @@
 # usage: scripts/brats18-cv.sh RUNS [DATA_DIR ...]
 #   DATA_DIR: folders of BraTS case folders (default ../shared/data/brats ../shared/data/brats18)
 #   env: FOLDS="0 1 2 3 4", PARALLEL=2, PYTHON=/usr/bin/python3 (a python3 with torch),
-#        STEPS=train,infer,eval (any subset)
+#        STEPS=train,infer,eval (any subset), TTA=8 (or 1: no flips, 8× faster)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -21,6 +21,7 @@ FOLDS=${FOLDS:-0 1 2 3 4}
 PARALLEL=${PARALLEL:-2}
 PYTHON=${PYTHON:-python3}
 STEPS=${STEPS:-train,infer,eval}
+TTA=${TTA:-8}
 SPLITS=configs/brats18-splits.json
 
 # One folder of case folders, with the files linked (not copied): the twin and hnfnet read it.
@@ -64,7 +65,7 @@ for f in $FOLDS; do
     for x in "$RUNS/data/$id/"*; do ln -sfn "$(realpath "$x")" "$set_dir/$id/"; done
   done
   if [[ $STEPS == *infer* ]]; then
-    npx tsx src/cli/main.ts infer --model "$RUNS/fold$f/last.safetensors" --case "$set_dir" --out "$RUNS/preds/fold$f" --skip-existing
+    npx tsx src/cli/main.ts infer --model "$RUNS/fold$f/last.safetensors" --case "$set_dir" --out "$RUNS/preds/fold$f" --tta "$TTA" --skip-existing
   fi
   if [[ $STEPS == *eval* ]]; then
     npx tsx src/cli/main.ts eval --pred "$RUNS/preds/fold$f" --gt "$set_dir" --format json --out "$RUNS/eval-fold$f.json"

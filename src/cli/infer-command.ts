@@ -84,7 +84,7 @@ export const command: Command = {
     if (!cases.length || !out) throw new UsageError(`usage: ${USAGE}`);
     const given = a.options.get('model') ?? [];
     const models = given.length ? given : [shippedWeightsPath()];
-    if (!given.length) console.error(`hnfnet infer: no --model given: using the shipped weights ${models[0]} (hnfnetv2-web trained on 15 BraTS 2018 cases; models/README.md)`);
+    if (!given.length) console.error(`hnfnet infer: no --model given: using the shipped weights ${models[0]} (hnfnetv2-web, trained on 12 public BraTS 2018 cases; what they can do: models/README.md)`);
     const tta = optNumber(a, 'tta') ?? 8;
     if (tta !== 1 && tta !== 8) throw new UsageError('--tta must be 8 (identity and the 7 flips) or 1 (off)');
     const blend = optString(a, 'blend') ?? 'gaussian';

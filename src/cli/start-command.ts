@@ -144,6 +144,8 @@ export const command: Command = {
     }
     say(`wrote ${segPath}, metrics.json, ${weightsIn ? '' : 'curves.svg, '}overlay.png in ${out}`);
     say(`done in ${(secs / 60).toFixed(1)} min`);
+    // The phantom model means nothing on real scans; the shipped weights do (models/README.md).
+    say('to segment a real BraTS case with the shipped weights: npm run hnfnet -- infer --case CASE_DIR --out seg.nii.gz');
     return 0;
   },
 };
