@@ -11,7 +11,7 @@ import type { BratsCase } from '../src/data/brats-case.js';
 import type { Dims3 } from '../src/data/volume.js';
 import { presetConfig, type ModelConfig } from '../src/hnfnet/config.js';
 import type { SegmentationModel } from '../src/hnfnet/build.js';
-import { segmentCase } from '../src/hnfnet/inferencer.js';
+import { segmentCase } from '../src/infer/inferencer.js';
 import { loadModelFromWeights, saveWeights } from '../src/hnfnet/weights.js';
 import { dice } from '../src/eval/dice.js';
 import { regionMasks } from '../src/eval/masks.js';
@@ -24,7 +24,7 @@ import { injectStyles } from './styles.js';
 import { timingTable } from './timing-table.js';
 import { trainOnPhantoms } from './train-demo.js';
 import { LABEL_COLOURS, LABEL_NAMES, SliceViewer, labelCentre } from './viewer.js';
-import { fittingWindow, windowOptions, type WindowOption } from '../src/hnfnet/window-fit.js';
+import { fittingWindow, windowOptions, type WindowOption } from '../src/infer/window-fit.js';
 
 export interface SegmenterOptions {
   /** A WebGPU device of the host page's to share; by default the segmenter opens its own. */

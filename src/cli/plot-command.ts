@@ -3,10 +3,10 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { renderSvg, trainingPanels } from '../hnfnet/train-curves.js';
+import { renderSvg, trainingPanels } from '../train/curves.js';
 import { checkKnown, optFlag, optString, parseArgs, UsageError } from './args.js';
 import type { Command } from './commands.js';
-import { readLog, type StartLine, type StepLine, type ValLine } from './run-log.js';
+import { readLog, type StartLine, type StepLine, type ValLine } from '../train/run-log.node.js';
 
 const USAGE = `hnfnet plot RUN [--out FILE.svg] [--no-png]
 

@@ -17,7 +17,7 @@ import { createLoader } from '../data/loader.node.js';
 import { parseNiftiHeader } from '../data/nifti-header.js';
 import type { PreprocessedCase } from '../data/preprocess.js';
 import type { Dims3 } from '../data/volume.js';
-import type { TrainConfig } from '../hnfnet/train-config.js';
+import type { TrainConfig } from './config.js';
 
 export interface DataSet {
   /** What it is, for messages. */

@@ -9,8 +9,8 @@ import { labelsToRegions } from '../data/regions.js';
 import type { Device } from '../tensor/device.js';
 import { HnfnetError } from '../tensor/errors.js';
 import type { ValidationResult } from './checkpoint.js';
-import type { SegmentationModel } from './build.js';
-import { slidingWindowInference } from './sliding-window.js';
+import type { SegmentationModel } from '../hnfnet/build.js';
+import { slidingWindowInference } from '../infer/sliding-window.js';
 
 export interface ValidationOptions {
   /** Window [x, y, z]. */

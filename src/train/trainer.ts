@@ -15,8 +15,8 @@ import type { Device } from '../tensor/device.js';
 import { HnfnetError } from '../tensor/errors.js';
 import { tidy } from '../tensor/scope.js';
 import { empty, tensor, type Tensor } from '../tensor/tensor.js';
-import type { SegmentationModel } from './build.js';
-import { EMAUnit } from './ema-unit.js';
+import type { SegmentationModel } from '../hnfnet/build.js';
+import { EMAUnit } from '../hnfnet/ema-unit.js';
 import { segmentationLoss, type SegLossConfig } from './loss.js';
 import { learningRate, type ScheduleConfig } from './schedule.js';
 

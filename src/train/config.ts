@@ -6,7 +6,7 @@
 import { DEFAULT_AUGMENT, type AugmentConfig } from '../data/augment.js';
 import type { PreprocessOptions } from '../data/preprocess.js';
 import { HnfnetError } from '../tensor/errors.js';
-import { isPresetName, validateConfig, type ModelConfig } from './config.js';
+import { isPresetName, validateConfig, type ModelConfig } from '../hnfnet/config.js';
 import { DEFAULT_SEG_LOSS, type SegLossConfig } from './loss.js';
 
 export interface TrainConfig {
