@@ -1,4 +1,5 @@
 import { add, relu, tensor, type Tensor } from '../../src/index.js';
+import { directKernels } from '../../src/kernels/conv3d-direct.js';
 import type { BenchCase, BenchContext } from '../types.js';
 
 /**
@@ -33,7 +34,31 @@ function overhead(name: string, op: (a: Tensor, b: Tensor) => Tensor): BenchCase
   };
 }
 
+const LOOKUPS = 100_000;
+
+/**
+ * The part of a dispatch that finds the kernel's pipeline, alone: what the GPU and the rest of
+ * the machine do matters little here. The direct convolution's definition (a long body, 13
+ * uniforms) is looked up again and again after its first compile.
+ */
+const lookup: BenchCase = {
+  name: `pipeline lookup: ${LOOKUPS / 1000}k × device.pipeline(conv3d_direct) (ms × 10 = ns each)`,
+  impl: 'hnfnet',
+  timing: 'host',
+  async setup(ctx: BenchContext) {
+    const def = directKernels()[0]!;
+    ctx.device.pipeline(def);
+    return {
+      run() {
+        for (let i = 0; i < LOOKUPS; i++) ctx.device.pipeline(def);
+      },
+      dispose() {},
+    };
+  },
+};
+
 export const cases: BenchCase[] = [
+  lookup,
   overhead(`dispatch overhead: ${DISPATCHES} × add [4] (ms = µs per dispatch)`, add),
   overhead(`dispatch overhead: ${DISPATCHES} × relu [4] (ms = µs per dispatch)`, (a) => relu(a)),
 ];
