@@ -73,7 +73,6 @@ async function writeProbabilities(prefix: string, probs: Float32Array, c: BratsC
 }
 
 export const command: Command = {
-  summary: 'segment BraTS cases: sliding windows, test-time augmentation, post-processing',
   usage: USAGE,
   async run(argv) {
     const a = parseArgs(argv, ['skip-existing']);

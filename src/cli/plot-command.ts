@@ -51,7 +51,6 @@ export function svgToPng(svgPath: string, pngPath: string): { tool: string | nul
 }
 
 export const command: Command = {
-  summary: 'plot a training run’s loss and Dice curves (SVG, and PNG when a converter exists)',
   usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const a = parseArgs(argv, ['no-png']);

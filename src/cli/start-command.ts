@@ -35,7 +35,6 @@ software GPU (under 15).
   --quick        a smoke run (tiny data, a few steps), for tests`;
 
 export const command: Command = {
-  summary: 'the whole pipeline on the embedded default: phantoms → train → segment (TTA) → evaluate',
   usage: USAGE,
   async run(argv) {
     const a = parseArgs(argv, ['quick']);

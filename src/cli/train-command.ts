@@ -127,7 +127,6 @@ export function flagLayer(a: ParsedArgs): Record<string, unknown> {
 }
 
 export const command: Command = {
-  summary: 'train a model (paper recipe; phantoms or BraTS folders; 5-fold CV; resumable checkpoints)',
   usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const a = parseArgs(argv, FLAGS);

@@ -5,6 +5,7 @@
  */
 import type { Rng } from './rng.js';
 import type { Dims3, VoxelArray } from './volume.js';
+import { ArgumentError } from '../tensor/errors.js';
 
 /** start and size in voxels, [x, y, z]; start may be negative and start + size may exceed the dims. */
 export interface Box3 {
@@ -89,7 +90,7 @@ export function cropVolume<T extends VoxelArray>(src: T, dims: Readonly<Dims3>, 
   const [sx, sy, sz] = box.size;
   const [bx, by, bz] = box.start;
   const n = X * Y * Z;
-  if (src.length !== channels * n) throw new RangeError(`cropVolume: ${src.length} values, expected ${channels} × ${n}`);
+  if (src.length !== channels * n) throw new ArgumentError(`cropVolume: ${src.length} values, expected ${channels} × ${n}`);
   const out = like(src, channels * sx * sy * sz);
   if (fill !== 0) out.fill(fill);
   const xa = Math.max(0, -bx);
@@ -117,7 +118,7 @@ export function uncropVolume<T extends VoxelArray>(crop: T, box: Box3, fullDims:
   const [sx, sy, sz] = box.size;
   const [bx, by, bz] = box.start;
   const n = X * Y * Z;
-  if (crop.length !== channels * sx * sy * sz) throw new RangeError(`uncropVolume: ${crop.length} values, expected ${channels} × ${sx * sy * sz}`);
+  if (crop.length !== channels * sx * sy * sz) throw new ArgumentError(`uncropVolume: ${crop.length} values, expected ${channels} × ${sx * sy * sz}`);
   const out = like(crop, channels * n);
   if (fill !== 0) out.fill(fill);
   const xa = Math.max(0, -bx);

@@ -4,6 +4,7 @@
  * Volumes are flat arrays in row-major [D, H, W] order with W fastest, which is NIfTI's
  * x-fastest memory order read as D = Z, H = Y, W = X. Spacing is [sd, sh, sw] in mm.
  */
+import { ArgumentError, ShapeError } from '../tensor/errors.js';
 export type Shape3 = readonly [number, number, number];
 export type Spacing3 = readonly [number, number, number];
 
@@ -21,16 +22,16 @@ export function voxelCount(shape: Shape3): number {
 /** Throws unless `shape` is three positive integers whose product is `length`. */
 export function checkShape(shape: Shape3, length: number, what: string): void {
   if (shape.length !== 3 || !shape.every((s) => Number.isInteger(s) && s > 0)) {
-    throw new Error(`${what}: shape must be three positive integers [D, H, W], got [${shape.join(', ')}]`);
+    throw new ShapeError(`${what}: shape must be three positive integers [D, H, W], got [${shape.join(', ')}]`);
   }
   if (voxelCount(shape) !== length) {
-    throw new Error(`${what}: shape [${shape.join(', ')}] holds ${voxelCount(shape)} voxels but the array has ${length}`);
+    throw new ShapeError(`${what}: shape [${shape.join(', ')}] holds ${voxelCount(shape)} voxels but the array has ${length}`);
   }
 }
 
 export function checkSpacing(spacing: Spacing3, what: string): void {
   if (spacing.length !== 3 || !spacing.every((s) => Number.isFinite(s) && s > 0)) {
-    throw new Error(`${what}: spacing must be three positive finite numbers [sd, sh, sw] in mm, got [${spacing.join(', ')}]`);
+    throw new ArgumentError(`${what}: spacing must be three positive finite numbers [sd, sh, sw] in mm, got [${spacing.join(', ')}]`);
   }
 }
 
@@ -46,7 +47,7 @@ export function countNonzero(mask: Uint8Array): number {
  */
 export function regionMasks(labels: ArrayLike<number>, etLabel: number = DEFAULT_ET_LABEL): Record<RegionName, Uint8Array> {
   if (!Number.isInteger(etLabel) || etLabel === 1 || etLabel === 2 || etLabel <= 0) {
-    throw new Error(`ET label must be a positive integer other than 1 and 2, got ${etLabel}`);
+    throw new ArgumentError(`ET label must be a positive integer other than 1 and 2, got ${etLabel}`);
   }
   const n = labels.length;
   const ET = new Uint8Array(n);

@@ -4,6 +4,7 @@ import type { KernelDef } from '../tensor/kernel.js';
 import { arg } from './util.js';
 import { sum } from './reduce.js';
 import { describe, type ConvGeometry, type Triple } from './conv3d-geometry.js';
+import { InternalError } from '../tensor/errors.js';
 
 /**
  * The fast conv3d kernels. Every pass is a direct convolution over a zero-padded copy of
@@ -106,7 +107,7 @@ export interface Padded {
  */
 export function padded(src: Tensor, cp: number, dims: Triple, left: Triple): Padded {
   const [n, c, d, h, w] = src.shape as [number, number, number, number, number];
-  if (dims[2] % 4 !== 0) throw new Error(`conv3d internal: padded row ${dims[2]} is not a multiple of 4`);
+  if (dims[2] % 4 !== 0) throw new InternalError(`conv3d internal: padded row ${dims[2]} is not a multiple of 4`);
   if (cp === c && dims[0] === d && dims[1] === h && dims[2] === w && left.every((l) => l === 0)) {
     return { t: src, owned: false, c, dims };
   }

@@ -27,6 +27,7 @@ import { CONFIG_KEY, weightsMetadata } from '../hnfnet/weights.js';
 
 export class CheckpointError extends HnfnetError {
   override name = 'CheckpointError';
+  override readonly code = 'CHECKPOINT';
 }
 
 /** Mean Dice per region on the validation cases, as stored with a "best" checkpoint and in logs. */

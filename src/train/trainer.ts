@@ -56,6 +56,7 @@ export interface TrainerOptions {
 
 export class NonFiniteLossError extends HnfnetError {
   override name = 'NonFiniteLossError';
+  override readonly code = 'NON_FINITE_LOSS';
 }
 
 export class Trainer {
