@@ -1,8 +1,7 @@
 /**
  * Everything that runs unchanged in a browser and in Node: the runtime, kernels, modules,
  * the model family, its inference and training, the data pipeline. Evaluation is under `evaluation`
- * (its `mean`, `REGIONS` and `Box3` would shadow the kernels' and the data pipeline's);
- * its main entry points are also exported by name.
+ * (its `mean` would shadow the kernels'); its main entry points are also exported by name.
  */
 export * from './tensor/index.js';
 export * from './kernels/index.js';

@@ -15,6 +15,7 @@ import { init } from '../index.js';
 import { listCaseDirs, loadCase, writePhantomCase, writeSegmentation } from '../data/index.node.js';
 import { encodePng } from '../data/png.js';
 import { labelsToBrats } from '../data/brats-case.js';
+import type { Region } from '../data/regions.js';
 import { resolveTrainConfig } from '../train/config.js';
 import { loadModelFromWeights } from '../hnfnet/weights.js';
 import { segmentCase } from '../infer/inferencer.js';
@@ -138,7 +139,7 @@ export const command: Command = {
     await writeFile(join(out, 'overlay.png'), encodePng(fig.rgba, fig.width, fig.height));
     const secs = (performance.now() - t0) / 1000;
     if (metrics) {
-      const row = (r: 'WT' | 'TC' | 'ET') => `${r} Dice ${metrics[r].dice.toFixed(3)}, HD95 ${metrics[r].hd95.toFixed(1)} mm`;
+      const row = (r: Region) => `${r} Dice ${metrics[r].dice.toFixed(3)}, HD95 ${metrics[r].hd95.toFixed(1)} mm`;
       say(`held-out ${c.id}: ${row('WT')}; ${row('TC')}; ${row('ET')}`);
     }
     say(`wrote ${segPath}, metrics.json, ${weightsIn ? '' : 'curves.svg, '}overlay.png in ${out}`);

@@ -7,8 +7,11 @@
 import { LABELS } from './brats-case.js';
 import { ArgumentError } from '../tensor/errors.js';
 
+/** The regions in the network's channel order (and of every region array here). */
 export const REGIONS = ['WT', 'TC', 'ET'] as const;
 export type Region = (typeof REGIONS)[number];
+/** The order BraTS reports them in, which the evaluation's tables, CSV columns and JSON keep. */
+export const REPORT_ORDER: readonly Region[] = ['ET', 'TC', 'WT'];
 
 // Bit r of REGION_BITS[label] says whether the label belongs to region r (WT, TC, ET).
 const REGION_BITS = new Uint8Array(256);

@@ -18,7 +18,7 @@ type ErrorClass = new (a: string, b: string) => HnfnetError;
 describe("the library's errors", () => {
   it('every error class is exported, extends HnfnetError and has its own stable code', () => {
     const classes = [
-      ...Object.values(hnfnet).filter((v): v is ErrorClass => typeof v === 'function' && v.prototype instanceof Error),
+      ...(Object.values(hnfnet) as unknown[]).filter((v): v is ErrorClass => typeof v === 'function' && v.prototype instanceof Error),
       UsageError as unknown as ErrorClass,
       CaseFormatError as unknown as ErrorClass,
     ];
