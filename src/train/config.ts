@@ -1,5 +1,5 @@
 /**
- * Everything a training run is made of, with the paper's recipe (DESIGN.md §4) as the defaults.
+ * Everything a training run is made of, with the paper's recipe (docs/TRAINING.md) as the defaults.
  * A config file holds any subset of these fields (nested as here); the command line overrides
  * it. The resolved configuration is stored in every checkpoint, and a resumed run uses it.
  */
