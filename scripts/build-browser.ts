@@ -1,7 +1,7 @@
 /**
  * Browser bundles with esbuild: the library (`npm run build:browser` → dist/hnfnet.browser.js),
  * the browser test suite and the demo. Every bundle goes through `nodeFreePlugin`, which fails
- * the build when a Node-only module is reachable from the entry: DESIGN.md §1 keeps fs,
+ * the build when a Node-only module is reachable from the entry: docs/ARCHITECTURE.md keeps fs,
  * worker_threads and Dawn (`webgpu`) in `*.node.ts` files and src/cli, and a bundler that
  * silently stubs them would only fail later, in a user's browser.
  */
@@ -62,12 +62,12 @@ export const nodeFreePlugin: esbuild.Plugin = {
       const why = nodeOnlyReason(args.path);
       if (!why) return undefined;
       const from = args.importer ? path.relative(ROOT, args.importer) : '(entry)';
-      return { errors: [{ text: `browser bundle: ${from} imports ${why}; move that code to a *.node.ts file or src/cli (DESIGN.md §1)` }] };
+      return { errors: [{ text: `browser bundle: ${from} imports ${why}; move that code to a *.node.ts file or src/cli (docs/ARCHITECTURE.md, Layers)` }] };
     });
     // Resolved files, so that relative imports of Node-only files are caught whatever their spelling.
     build.onLoad({ filter: /\.[cm]?[jt]s$/ }, async (args) => {
       const why = nodeOnlyFile(args.path);
-      if (why) return { errors: [{ text: `browser bundle: reaches ${why}; only src/index.ts may import it (DESIGN.md §1)` }] };
+      if (why) return { errors: [{ text: `browser bundle: reaches ${why}; only src/index.ts may import it (docs/ARCHITECTURE.md, Layers)` }] };
       if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
       const use = bareProcessUse(await readFile(args.path, 'utf8'));
       if (!use) return undefined;

@@ -1,4 +1,4 @@
-"""The trainer's checkpoint pair, crash-safe as src/cli/checkpoint-files.ts writes its own:
+"""The trainer's checkpoint pair, crash-safe as src/train/checkpoint-files.node.ts writes its own:
 RUN/last.safetensors (an hnfnet weights file) and RUN/last.train.pt (optimizer and run state,
 PyTorch's format), both carrying the run id and step so that a torn pair is detected."""
 import os

@@ -1,6 +1,6 @@
 """BraTS cases for the PyTorch trainer: NIfTI reading (no nibabel on Debian's torch), the
 paper's preprocessing as src/data/preprocess.ts does it, five-fold splits in the MONAI
-split-file format src/hnfnet/splits.ts reads, and patch sampling with the paper's
+split-file format src/train/splits.ts reads, and patch sampling with the paper's
 augmentations (src/data/augment.ts). Arrays are [C, Z, Y, X] (x fastest), the TS layout, so
 weights trained here see volumes the way `hnfnet infer` feeds them."""
 import gzip

@@ -1,5 +1,5 @@
 """Data-parallel training of the hnfnet models with the paper's recipe (the defaults of
-`hnfnet train`, src/hnfnet/train-config.ts), over any number of GPUs or nodes:
+`hnfnet train`, src/train/config.ts), over any number of GPUs or nodes:
 
     torchrun --nproc_per_node=8 -m hnfnet_torch.train --data DIR --out RUN --model hnfnetv2 --fold 0
     torchrun --nproc_per_node=8 -m hnfnet_torch.train --out RUN --resume
@@ -58,7 +58,7 @@ DEFAULTS = {
 }
 # Options of one invocation, not of the run.
 SESSION = ('resume', 'stop_after', 'workers', 'config', 'minutes', 'then_all_cases')
-# What a resume may change, as RESUME_MUTABLE in src/cli/train-run.ts (plus where the data and run
+# What a resume may change, as RESUME_MUTABLE in src/train/run.node.ts (plus where the data and run
 # now live: the case lists are checked instead).
 RESUME_MUTABLE = ('data', 'bundle', 'out', 'val_max_cases', 'cache') + SESSION
 # Where --then-all-cases trains its second run, inside RUN.

@@ -1,3 +1,5 @@
+import { HnfnetError } from '../tensor/errors.js';
+
 /** A small, strict argv parser: `--name value`, `--flag`, `--name=value`, repeated names collect. */
 export interface ParsedArgs {
   positional: string[];
@@ -37,8 +39,10 @@ export function parseArgs(argv: readonly string[], flags: readonly string[] = []
   return { positional, options };
 }
 
-export class UsageError extends Error {
+/** Wrong flags or arguments on the command line; the message is the remedy (often the usage). */
+export class UsageError extends HnfnetError {
   override name = 'UsageError';
+  override readonly code = 'USAGE';
 }
 
 export function optString(a: ParsedArgs, name: string): string | undefined {

@@ -6,6 +6,8 @@ import type { Volume } from '../data/volume.js';
 import { DEFAULT_ET_LABEL, REPORT_FORMATS, aggregate, caseId, evaluateRegions, formatReport, matchCases } from '../eval/index.js';
 import type { CaseMetrics, CaseResult, ReportFormat, Shape3, Spacing3 } from '../eval/index.js';
 import { findSegmentations } from '../eval/case-files.node.js';
+import { ArgumentError, ShapeError } from '../tensor/errors.js';
+import { DataError } from '../data/errors.js';
 
 const USAGE = `hnfnet eval --pred <file|folder> --gt <file|folder> [--et-label 4|3] [--format table|csv|json] [--out FILE]
 
@@ -86,12 +88,12 @@ function labelWarnings(gt: Volume, etLabel: number): string[] {
 async function evaluatePair(predPath: string, gtPath: string, etLabel: number, warn: (s: string) => void): Promise<CaseMetrics> {
   const [gt, pred] = await Promise.all([readNiftiFile(gtPath, { nonFinite: 'error' }), readNiftiFile(predPath, { nonFinite: 'error' })]);
   if (gt.dims.some((d, i) => d !== pred.dims[i])) {
-    throw new Error(`prediction ${predPath} has shape ${fmtDims(pred)} but ground truth ${gtPath} has shape ${fmtDims(gt)} (X, Y, Z); predictions must be on the ground truth's grid`);
+    throw new ShapeError(`prediction ${predPath} has shape ${fmtDims(pred)} but ground truth ${gtPath} has shape ${fmtDims(gt)} (X, Y, Z); predictions must be on the ground truth's grid`);
   }
   // Spacing is the ground truth's: it defines the grid the distances are measured on.
   const [px, py, pz] = gt.spacing.map(Math.abs) as [number, number, number];
   if (![px, py, pz].every((s) => Number.isFinite(s) && s > 0)) {
-    throw new Error(`ground truth ${gtPath} has no usable voxel spacing (pixdim[1..3] = [${gt.spacing.join(', ')}])`);
+    throw new DataError(gtPath, `the ground truth has no usable voxel spacing (pixdim[1..3] = [${gt.spacing.join(', ')}])`);
   }
   const predSpacing = pred.spacing.map(Math.abs);
   if (predSpacing.some((s, i) => Math.abs(s - [px, py, pz][i]!) > 1e-3 * Math.max(1, s))) {
@@ -142,7 +144,7 @@ export async function runEval(argv: string[], io: EvalIO = processIO): Promise<n
   if (m.gtOnly.length > 0) warn(`${m.gtOnly.length} ground truth(s) without a prediction, not evaluated:\n  ${m.gtOnly.join('\n  ')}`);
   if (m.predOnly.length > 0) warn(`${m.predOnly.length} prediction(s) without a ground truth, not evaluated:\n  ${m.predOnly.join('\n  ')}`);
   if (m.pairs.length === 0) {
-    throw new Error(`no case of ${o.pred} (${predFiles.length} label maps) matches one of ${o.gt} (${gtFiles.length} label maps) by id`);
+    throw new ArgumentError(`no case of ${o.pred} (${predFiles.length} label maps) matches one of ${o.gt} (${gtFiles.length} label maps) by id`);
   }
 
   const cases: CaseResult[] = [];
@@ -169,7 +171,6 @@ export async function runEval(argv: string[], io: EvalIO = processIO): Promise<n
 }
 
 export const command: Command = {
-  summary: 'BraTS metrics (Dice, HD95, sensitivity, specificity) of predictions against ground truth',
   usage: USAGE,
   run: (argv) => runEval(argv),
 };

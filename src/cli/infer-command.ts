@@ -8,12 +8,12 @@ import { init } from '../index.js';
 import { listCaseDirs, listFolder, loadCase, loadCaseFiles, writeNiftiFile, writeSegmentation } from '../data/index.node.js';
 import { parseCaseFileName, type BratsCase } from '../data/brats-case.js';
 import { loadModelFromWeights } from '../hnfnet/weights.js';
-import { segmentCase, DEFAULT_CROP, type SegmentOptions } from '../hnfnet/inferencer.js';
-import type { Predictor } from '../hnfnet/sliding-window.js';
+import { segmentCase, DEFAULT_CROP, type SegmentOptions } from '../infer/inferencer.js';
+import type { Predictor } from '../infer/sliding-window.js';
 import type { Dims3 } from '../data/volume.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { DeviceLostError, LimitError } from '../tensor/errors.js';
-import { fittingWindow, windowOptions } from '../hnfnet/window-fit.js';
+import { fittingWindow, windowOptions } from '../infer/window-fit.js';
 
 const USAGE = `hnfnet infer [--model W.safetensors [--model W2.safetensors …]] --case DIR --out seg.nii.gz [options]
        hnfnet infer --model W.safetensors --case T1 --case T1CE --case T2 --case FLAIR --out seg.nii.gz
@@ -74,7 +74,6 @@ async function writeProbabilities(prefix: string, probs: Float32Array, c: BratsC
 }
 
 export const command: Command = {
-  summary: 'segment BraTS cases: sliding windows, test-time augmentation, post-processing',
   usage: USAGE,
   async run(argv) {
     const a = parseArgs(argv, ['skip-existing']);

@@ -3,10 +3,10 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { renderSvg, trainingPanels } from '../hnfnet/train-curves.js';
+import { renderSvg, trainingPanels } from '../train/curves.js';
 import { checkKnown, optFlag, optString, parseArgs, UsageError } from './args.js';
 import type { Command } from './commands.js';
-import { readLog, type StartLine, type StepLine, type ValLine } from './run-log.js';
+import { readLog, type StartLine, type StepLine, type ValLine } from '../train/run-log.node.js';
 
 const USAGE = `hnfnet plot RUN [--out FILE.svg] [--no-png]
 
@@ -51,7 +51,6 @@ export function svgToPng(svgPath: string, pngPath: string): { tool: string | nul
 }
 
 export const command: Command = {
-  summary: 'plot a training run’s loss and Dice curves (SVG, and PNG when a converter exists)',
   usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const a = parseArgs(argv, ['no-png']);

@@ -8,17 +8,18 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from './commands.js';
 import { checkKnown, optFlag, optNumber, optString, parseArgs, UsageError } from './args.js';
-import { runTraining } from './train-run.js';
+import { runTraining } from '../train/run.node.js';
 import { command as plotCommand } from './plot-command.js';
 import { Progress } from './progress.js';
 import { init } from '../index.js';
 import { listCaseDirs, loadCase, writePhantomCase, writeSegmentation } from '../data/index.node.js';
 import { encodePng } from '../data/png.js';
 import { labelsToBrats } from '../data/brats-case.js';
-import { resolveTrainConfig } from '../hnfnet/train-config.js';
+import type { Region } from '../data/regions.js';
+import { resolveTrainConfig } from '../train/config.js';
 import { loadModelFromWeights } from '../hnfnet/weights.js';
-import { segmentCase } from '../hnfnet/inferencer.js';
-import { renderOverlay } from '../hnfnet/overlay.js';
+import { segmentCase } from '../infer/inferencer.js';
+import { renderOverlay } from '../infer/overlay.js';
 import { evaluateRegions } from '../eval/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -35,7 +36,6 @@ software GPU (under 15).
   --quick        a smoke run (tiny data, a few steps), for tests`;
 
 export const command: Command = {
-  summary: 'the whole pipeline on the embedded default: phantoms → train → segment (TTA) → evaluate',
   usage: USAGE,
   async run(argv) {
     const a = parseArgs(argv, ['quick']);
@@ -139,7 +139,7 @@ export const command: Command = {
     await writeFile(join(out, 'overlay.png'), encodePng(fig.rgba, fig.width, fig.height));
     const secs = (performance.now() - t0) / 1000;
     if (metrics) {
-      const row = (r: 'WT' | 'TC' | 'ET') => `${r} Dice ${metrics[r].dice.toFixed(3)}, HD95 ${metrics[r].hd95.toFixed(1)} mm`;
+      const row = (r: Region) => `${r} Dice ${metrics[r].dice.toFixed(3)}, HD95 ${metrics[r].hd95.toFixed(1)} mm`;
       say(`held-out ${c.id}: ${row('WT')}; ${row('TC')}; ${row('ET')}`);
     }
     say(`wrote ${segPath}, metrics.json, ${weightsIn ? '' : 'curves.svg, '}overlay.png in ${out}`);

@@ -25,7 +25,6 @@ const pad = (s: string, n: number, right = false) => (right ? s.padStart(n) : s.
 const giga = (v: number) => (v >= 1e9 || v === 0 ? (v / 1e9).toFixed(2) : (v / 1e9).toPrecision(3));
 
 export const command: Command = {
-  summary: 'print a model preset’s parameters and FLOPs per module (the paper’s Table 1 check)',
   usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const args = parseArgs(argv, ['json']);

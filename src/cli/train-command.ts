@@ -1,11 +1,11 @@
-/** `hnfnet train`: flags and config file → a TrainConfig → runTraining (train-run.ts). */
+/** `hnfnet train`: flags and config file → a TrainConfig → runTraining (src/train/run.node.ts). */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { PRESET_NAMES } from '../hnfnet/config.js';
-import { DEFAULT_TRAIN_CONFIG, overrideFromAssignment, resolveTrainConfig } from '../hnfnet/train-config.js';
+import { DEFAULT_TRAIN_CONFIG, overrideFromAssignment, resolveTrainConfig } from '../train/config.js';
 import { checkKnown, optFlag, optNumber, optString, parseArgs, UsageError, type ParsedArgs } from './args.js';
 import type { Command } from './commands.js';
-import { runTraining } from './train-run.js';
+import { runTraining } from '../train/run.node.js';
 
 const D = DEFAULT_TRAIN_CONFIG;
 const USAGE = `hnfnet train --out RUN (--data DIR | --data phantom:N | --phantoms N) [options]
@@ -127,7 +127,6 @@ export function flagLayer(a: ParsedArgs): Record<string, unknown> {
 }
 
 export const command: Command = {
-  summary: 'train a model (paper recipe; phantoms or BraTS folders; 5-fold CV; resumable checkpoints)',
   usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const a = parseArgs(argv, FLAGS);

@@ -90,7 +90,7 @@ export interface GridFromAffineOptions {
  * orthogonalisation: for a sheared affine only the sform is exact).
  */
 export function gridFromAffine(affine: Affine, dims: Dims3, opts: GridFromAffineOptions = {}): NiftiGrid {
-  const col = (j: number) => [affine[0]![j]!, affine[1]![j]!, affine[2]![j]!];
+  const col = (j: number) => [affine[0][j]!, affine[1][j]!, affine[2][j]!];
   const cols = [col(0), col(1), col(2)];
   const spacing = cols.map((v) => Math.hypot(v[0]!, v[1]!, v[2]!) || 1);
   const m = new Float64Array(9);
@@ -111,8 +111,8 @@ export function gridFromAffine(affine: Affine, dims: Dims3, opts: GridFromAffine
     qformCode: opts.qformCode ?? 1,
     sformCode: opts.sformCode ?? 1,
     quatern: [clean(q[0]!), clean(q[1]!), clean(q[2]!)],
-    qoffset: [affine[0]![3]!, affine[1]![3]!, affine[2]![3]!],
-    srow: [[...affine[0]!], [...affine[1]!], [...affine[2]!]],
+    qoffset: [affine[0][3], affine[1][3], affine[2][3]],
+    srow: [[...affine[0]], [...affine[1]], [...affine[2]]],
   };
 }
 

@@ -23,6 +23,7 @@ import { encodeLabelMap } from './nifti-write.js';
 import { generatePhantom, type PhantomOptions } from './phantom.js';
 import { preprocessCase, type PreprocessedCase } from './preprocess.js';
 import type { NiftiGrid, Volume } from './volume.js';
+import { ArgumentError } from '../tensor/errors.js';
 
 async function listDir(dir: string): Promise<Dirent[]> {
   try {
@@ -120,7 +121,7 @@ export function folderProvider(spec: FolderSourceSpec): CaseProvider {
     count: spec.dirs.length,
     get(index: number): Promise<PreprocessedCase> {
       const dir = spec.dirs[index];
-      if (dir === undefined) return Promise.reject(new RangeError(`folder data set: no case ${index} (have ${spec.dirs.length})`));
+      if (dir === undefined) return Promise.reject(new ArgumentError(`folder data set: no case ${index} (have ${spec.dirs.length})`));
       let p = cache.get(index);
       if (!p) {
         p = loadCase(dir).then((c) => preprocessCase(c, spec.preprocess));

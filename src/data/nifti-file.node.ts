@@ -7,13 +7,14 @@ import { DataError } from './errors.js';
 import { readNifti, type ReadNiftiOptions } from './nifti-read.js';
 import { encodeNifti, type EncodeNiftiOptions } from './nifti-write.js';
 import type { NiftiGrid, Volume } from './volume.js';
+import { ArgumentError } from '../tensor/errors.js';
 
 /** zlib checks the gzip CRC and length itself, and is about twice as fast as fflate here. */
 export function nodeGunzip(bytes: Uint8Array): Uint8Array {
   try {
     return gunzipSync(bytes);
   } catch (e) {
-    throw new Error(`gzip stream is truncated or corrupt (zlib: ${e instanceof Error ? e.message : String(e)})`);
+    throw new ArgumentError(`gzip stream is truncated or corrupt (zlib: ${e instanceof Error ? e.message : String(e)})`);
   }
 }
 

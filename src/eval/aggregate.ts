@@ -1,4 +1,4 @@
-import { REGIONS } from './masks.js';
+import { REPORT_ORDER } from '../data/regions.js';
 import { METRICS } from './regions-metrics.js';
 import type { CaseMetrics, RegionMetrics } from './regions-metrics.js';
 import { mean, median } from './percentile.js';
@@ -18,7 +18,7 @@ export interface Aggregate {
 export function aggregate(cases: readonly CaseMetrics[]): Aggregate {
   const reduce = (fn: (v: Float64Array) => number): CaseMetrics => {
     const out = {} as CaseMetrics;
-    for (const r of REGIONS) {
+    for (const r of REPORT_ORDER) {
       const m = {} as RegionMetrics;
       for (const k of METRICS) m[k] = fn(Float64Array.from(cases, (c) => c[r][k]));
       out[r] = m;

@@ -1,4 +1,4 @@
-import { REGIONS } from './masks.js';
+import { REPORT_ORDER, type Region } from '../data/regions.js';
 import { METRICS } from './regions-metrics.js';
 import type { CaseMetrics, MetricName } from './regions-metrics.js';
 import type { Aggregate } from './aggregate.js';
@@ -19,7 +19,7 @@ export interface EvaluationReport {
 }
 
 /** Column order everywhere: region-major, so one region's four metrics sit together. */
-const COLUMNS: readonly { region: (typeof REGIONS)[number]; metric: MetricName }[] = REGIONS.flatMap((region) =>
+const COLUMNS: readonly { region: Region; metric: MetricName }[] = REPORT_ORDER.flatMap((region) =>
   METRICS.map((metric) => ({ region, metric })),
 );
 

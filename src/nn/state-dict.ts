@@ -6,6 +6,7 @@ import { bytesToF32, decodeSafetensors, encodeSafetensors, f32Bytes, type SafeTe
 
 export class StateDictError extends HnfnetError {
   override name = 'StateDictError';
+  override readonly code = 'STATE_DICT';
 }
 
 /** Reads every parameter and buffer back and encodes them as safetensors. */

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SHIPPED_WEIGHTS } from '../../src/cli/shipped-weights.js';
-import { regionDice } from '../../src/hnfnet/validate.js';
+import { regionDice } from '../../src/train/validate.js';
 import { labelsToRegions, loadCase, loadModelFromWeights, preprocessCase, readWeightsInfo, slidingWindowInference } from '../../src/index.js';
 import { getDevice } from '../helpers.js';
 

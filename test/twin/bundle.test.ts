@@ -10,7 +10,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseLog, type StartLine, type StepLine, type StopLine, type ValLine } from '../../src/cli/run-log.js';
+import { parseLog, type StartLine, type StepLine, type StopLine, type ValLine } from '../../src/train/run-log.node.js';
 import { freePort, PYTHON, PYTHON_PKG, run, runTwin, torchMissing, writePhantoms } from './python.js';
 
 const missing = torchMissing();
@@ -72,7 +72,7 @@ print(json.dumps(out))`;
       expect(c.err, cid).toBeGreaterThan(0); // really quantised: the check can tell
       expect([c.mask, c.labels, c.outside_zero], cid).toEqual([true, true, true]);
       expect(c.entry).toMatchObject({ id: cid, box: c.box, source_shape: c.shape, labels: true, max_abs_error: c.err });
-      expect(c.entry.shape).toEqual(c.box.map(([a, b]) => b - a));
+      expect(c.entry.shape).toEqual(c.box.map(([a, b]) => b! - a!));
       expect((c.entry.sources as { kind: string }[]).map((s) => s.kind)).toEqual(['t1', 't1ce', 't2', 'flair', 'seg']);
     }
     expect(res.manifest.max_abs_error).toBe(Math.max(...Object.values(res.cases).map((c) => c.err)));
@@ -92,7 +92,7 @@ print(json.dumps(out))`;
     // The split names the cases' source files, as a run from --data does.
     const split = JSON.parse(readFileSync(path.join(out, 'splits.json'), 'utf8')) as { training: { id: string; image: string[] }[] };
     expect(split.training).toHaveLength(3);
-    expect(split.training[0].image.map((f) => f.replace(/^.*_/, ''))).toEqual(['t1.nii.gz', 't1ce.nii.gz', 't2.nii.gz', 'flair.nii.gz']);
+    expect(split.training[0]!.image.map((f) => f.replace(/^.*_/, ''))).toEqual(['t1.nii.gz', 't1ce.nii.gz', 't2.nii.gz', 'flair.nii.gz']);
   });
 
   it('--minutes ends the fold run cleanly with a validation on its last step, then --then-all-cases trains on every case', async () => {
@@ -119,7 +119,7 @@ print(json.dumps(out))`;
         // Not a validation epoch (every 1000), yet the fold was validated on the final weights.
         expect(vals.map((v) => v.step)).toEqual([stop.step]);
         expect(vals[0]).toMatchObject({ cases: 1, best: true });
-        expect(vals[0].mean).toBeCloseTo((vals[0].dice.WT + vals[0].dice.TC + vals[0].dice.ET) / 3, 12);
+        expect(vals[0]!.mean).toBeCloseTo((vals[0]!.dice.WT + vals[0]!.dice.TC + vals[0]!.dice.ET) / 3, 12);
         // Weights in f32 whatever the autocast (bf16 on CUDA with --amp).
         expect(new Set(safetensorsDtypes(path.join(run, 'best.safetensors')))).toEqual(new Set(['F32']));
       } else {
@@ -155,12 +155,12 @@ print(json.dumps(out))`;
     // Inside the manifest, the last member: its data follows its 512-byte header, which starts with its name.
     writeFileSync(cut, bytes.subarray(0, bytes.indexOf('manifest.json') + 512 + 100));
     const flipped = Buffer.from(bytes);
-    flipped[512 + 200] ^= 0xff; // inside the first case's member, which follows its 512-byte header
+    flipped[512 + 200]! ^= 0xff; // inside the first case's member, which follows its 512-byte header
     const corrupt = path.join(dir, 'corrupt.tar');
     writeFileSync(corrupt, flipped);
     const foreign = path.join(dir, 'foreign.tar');
     const phantom = path.join(dir, 'data', 'phantom-1');
-    copyFileSync(path.join(phantom, readdirSync(phantom).sort()[0]), foreign); // a NIfTI file
+    copyFileSync(path.join(phantom, readdirSync(phantom).sort()[0]!), foreign); // a NIfTI file
     const train = (b: string, name: string) => runTwin('train', ['--bundle', b, '--out', path.join(dir, name), ...tinyRun, '--epochs', '1', '--steps-per-epoch', '1']);
     const [rCut, rCorrupt, rForeign] = await Promise.all([train(cut, 'r-cut'), train(corrupt, 'r-corrupt'), train(foreign, 'r-foreign')]);
     for (const r of [rCut, rCorrupt, rForeign]) expect(r.code).toBe(1);

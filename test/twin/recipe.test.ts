@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveFilePaths } from '../../src/cli/train-command.js';
-import { resolveTrainConfig } from '../../src/hnfnet/train-config.js';
+import { resolveTrainConfig } from '../../src/train/config.js';
 import { PYTHON_PKG, ROOT, run, PYTHON, torchMissing } from './python.js';
 
 const RECIPE = path.join(ROOT, 'configs/brats18-web.json');

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { configDifferences, DEFAULT_TRAIN_CONFIG, overrideFromAssignment, resolveTrainConfig } from '../../src/hnfnet/train-config.js';
-import { foldPartition, foldsFromSplit, kFoldAssignment, parseSplitFile } from '../../src/hnfnet/splits.js';
-import { niceTicks, renderSvg, trainingPanels } from '../../src/hnfnet/train-curves.js';
+import { configDifferences, DEFAULT_TRAIN_CONFIG, overrideFromAssignment, resolveTrainConfig } from '../../src/train/config.js';
+import { foldPartition, foldsFromSplit, kFoldAssignment, parseSplitFile } from '../../src/train/splits.js';
+import { niceTicks, renderSvg, trainingPanels } from '../../src/train/curves.js';
 import { flagLayer, flatten } from '../../src/cli/train-command.js';
 import { parseArgs } from '../../src/cli/args.js';
-import { parseLog } from '../../src/cli/run-log.js';
+import { parseLog } from '../../src/train/run-log.node.js';
 
 describe('training configuration', () => {
   it('defaults to the paper recipe', () => {

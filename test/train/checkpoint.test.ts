@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeSafetensors, type SafeTensor } from '../../src/nn/safetensors.js';
 import { presetConfig } from '../../src/hnfnet/config.js';
-import { CheckpointError, decodeTrainState, readWeightsInfo, type TrainState } from '../../src/hnfnet/checkpoint.js';
-import { resolveTrainConfig } from '../../src/hnfnet/train-config.js';
-import { writeFileAtomic } from '../../src/cli/atomic-file.js';
-import { LAST, LAST_TRAIN, readLastCheckpoint, writeLastCheckpoint } from '../../src/cli/checkpoint-files.js';
-import { checkCaseFolders } from '../../src/cli/train-data.js';
+import { CheckpointError, decodeTrainState, readWeightsInfo, type TrainState } from '../../src/train/checkpoint.js';
+import { resolveTrainConfig } from '../../src/train/config.js';
+import { writeFileAtomic } from '../../src/train/atomic-file.node.js';
+import { LAST, LAST_TRAIN, readLastCheckpoint, writeLastCheckpoint } from '../../src/train/checkpoint-files.node.js';
+import { checkCaseFolders } from '../../src/train/data.node.js';
 import { phantomFiles, writePhantomCase } from '../../src/data/index.node.js';
 import { DataError } from '../../src/data/errors.js';
 

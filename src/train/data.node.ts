@@ -17,7 +17,8 @@ import { createLoader } from '../data/loader.node.js';
 import { parseNiftiHeader } from '../data/nifti-header.js';
 import type { PreprocessedCase } from '../data/preprocess.js';
 import type { Dims3 } from '../data/volume.js';
-import type { TrainConfig } from '../hnfnet/train-config.js';
+import type { TrainConfig } from './config.js';
+import { ArgumentError } from '../tensor/errors.js';
 
 export interface DataSet {
   /** What it is, for messages. */
@@ -37,7 +38,7 @@ function subset(p: CaseProvider, indices: readonly number[]): CaseProvider {
     count: indices.length,
     get: (i: number): Promise<PreprocessedCase> => {
       const j = indices[i];
-      if (j === undefined) return Promise.reject(new RangeError(`data subset: no case ${i} (have ${indices.length})`));
+      if (j === undefined) return Promise.reject(new ArgumentError(`data subset: no case ${i} (have ${indices.length})`));
       return p.get(j);
     },
   };

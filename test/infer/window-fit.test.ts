@@ -1,7 +1,7 @@
 /** The demo's window choice under adapter limits (pure logic; no browser). */
 import { describe, expect, it } from 'vitest';
 import { presetConfig } from '../../src/hnfnet/config.js';
-import { fittingWindow, largestBufferBytes, windowOptions } from '../../src/hnfnet/window-fit.js';
+import { fittingWindow, largestBufferBytes, windowOptions } from '../../src/infer/window-fit.js';
 
 const MiB = 2 ** 20;
 

@@ -10,9 +10,9 @@
  * the log reads as one uninterrupted run.
  */
 import { open, readFile, type FileHandle } from 'node:fs/promises';
-import type { ValidationResult } from '../hnfnet/checkpoint.js';
-import type { StepRecord } from '../hnfnet/trainer.js';
-import { writeFileAtomic } from './atomic-file.js';
+import type { ValidationResult } from './checkpoint.js';
+import type { StepRecord } from './trainer.js';
+import { writeFileAtomic } from './atomic-file.node.js';
 
 export interface StartLine {
   type: 'start';

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { addScalar, cat, scale, slice, type Tensor } from '../../src/index.js';
-import { blendWeights, flipSets, slidingWindowInference, windowStarts } from '../../src/hnfnet/sliding-window.js';
-import { regionsToSegmentation } from '../../src/hnfnet/postprocess.js';
+import { blendWeights, flipSets, slidingWindowInference, windowStarts } from '../../src/infer/sliding-window.js';
+import { regionsToSegmentation } from '../../src/infer/postprocess.js';
 import { LABELS } from '../../src/data/brats-case.js';
 import { getDevice, randArray } from '../helpers.js';
 

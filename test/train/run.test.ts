@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { noGrad, randn, tidy, type Device } from '../../src/index.js';
-import { resolveTrainConfig } from '../../src/hnfnet/train-config.js';
-import { readWeightsInfo } from '../../src/hnfnet/checkpoint.js';
+import { resolveTrainConfig } from '../../src/train/config.js';
+import { readWeightsInfo } from '../../src/train/checkpoint.js';
 import { loadModelFromWeights } from '../../src/hnfnet/weights.js';
-import { runTraining } from '../../src/cli/train-run.js';
-import { readLog, type StepLine, type ValLine } from '../../src/cli/run-log.js';
-import { TrainProgress } from '../../src/cli/train-progress.js';
+import { runTraining } from '../../src/train/run.node.js';
+import { readLog, type StepLine, type ValLine } from '../../src/train/run-log.node.js';
+import { TrainProgress } from '../../src/train/progress.js';
 import { command as plot } from '../../src/cli/plot-command.js';
 import { getDevice } from '../helpers.js';
 

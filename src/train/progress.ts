@@ -3,7 +3,7 @@
  * a bar, loss, learning rate, speed and time left; otherwise (a log file, CI) plain lines every
  * few steps and at each epoch's end. Other messages clear the bar first, so nothing interleaves.
  */
-import type { StepRecord } from '../hnfnet/trainer.js';
+import type { StepRecord } from './trainer.js';
 
 export interface ProgressStream {
   write(text: string): unknown;

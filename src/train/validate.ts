@@ -5,12 +5,12 @@
  * default (no TTA, small overlap); HD95 is left to `hnfnet eval` on the written predictions.
  */
 import type { CaseProvider } from '../data/loader.js';
-import { labelsToRegions } from '../data/regions.js';
+import { labelsToRegions, REGIONS } from '../data/regions.js';
 import type { Device } from '../tensor/device.js';
 import { HnfnetError } from '../tensor/errors.js';
 import type { ValidationResult } from './checkpoint.js';
-import type { SegmentationModel } from './build.js';
-import { slidingWindowInference } from './sliding-window.js';
+import type { SegmentationModel } from '../hnfnet/build.js';
+import { slidingWindowInference } from '../infer/sliding-window.js';
 
 export interface ValidationOptions {
   /** Window [x, y, z]. */
@@ -21,8 +21,6 @@ export interface ValidationOptions {
   device?: Device;
   onCase?: (done: number, total: number) => void;
 }
-
-const REGION_NAMES = ['WT', 'TC', 'ET'] as const;
 
 /** Dice of (probs > threshold) against a 0/1 mask, both one region's channel; two empty masks score 1 (BraTS). */
 export function regionDice(probs: ArrayLike<number>, mask: ArrayLike<number>, threshold: number, offset = 0, n = mask.length): number {
@@ -74,6 +72,6 @@ export async function validateCases(
   } finally {
     model.train(wasTraining);
   }
-  const dice = Object.fromEntries(REGION_NAMES.map((r, i) => [r, sums[i]! / indices.length])) as ValidationResult['dice'];
+  const dice = Object.fromEntries(REGIONS.map((r, i) => [r, sums[i]! / indices.length])) as ValidationResult['dice'];
   return { ...at, dice, mean: (dice.WT + dice.TC + dice.ET) / 3, cases: indices.length, seconds: (performance.now() - started) / 1000 };
 }

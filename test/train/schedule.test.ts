@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backward, mul, sum, tensor, type Device, type Tensor } from '../../src/index.js';
 import { Adam, Module } from '../../src/nn/index.js';
-import { learningRate, polyFactor, warmupFactor, type ScheduleConfig } from '../../src/hnfnet/schedule.js';
+import { learningRate, polyFactor, warmupFactor, type ScheduleConfig } from '../../src/train/schedule.js';
 import { getDevice } from '../helpers.js';
 
 const paper = (over: Partial<ScheduleConfig> = {}): ScheduleConfig => ({ baseLr: 1e-3, epochs: 250, warmupEpochs: 5, power: 0.9, stepsPerEpoch: 10, perStep: true, ...over });

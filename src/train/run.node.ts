@@ -9,23 +9,25 @@ import { join } from 'node:path';
 import type { LoaderConfig } from '../data/loader.js';
 import { buildModel } from '../hnfnet/build.js';
 import { sizeMultiple } from '../hnfnet/config.js';
-import { encodeTrainState, encodeWeights, type TrainState, type ValidationResult } from '../hnfnet/checkpoint.js';
-import { foldPartition, foldsFromSplit, kFoldAssignment, parseSplitFile } from '../hnfnet/splits.js';
-import { configDifferences, modelSpec, type TrainConfig } from '../hnfnet/train-config.js';
-import { trainLoop, type StopReason } from '../hnfnet/train-loop.js';
-import { Trainer } from '../hnfnet/trainer.js';
-import { validateCases } from '../hnfnet/validate.js';
+import { encodeTrainState, encodeWeights, type TrainState, type ValidationResult } from './checkpoint.js';
+import { foldPartition, foldsFromSplit, kFoldAssignment, parseSplitFile } from './splits.js';
+import { configDifferences, modelSpec, type TrainConfig } from './config.js';
+import { trainLoop, type StopReason } from './loop.js';
+import { Trainer } from './trainer.js';
+import { validateCases } from './validate.js';
 import { Adam } from '../nn/optim/adam.js';
 import { loadStateDict } from '../nn/state-dict.js';
 import type { Device } from '../tensor/device.js';
 import { HnfnetError } from '../tensor/errors.js';
 import { defaultGenerator } from '../tensor/random.js';
-import { init } from '../index.js';
-import { writeFileAtomic } from './atomic-file.js';
-import { LAST, readLastCheckpoint, removeStaleTemps, writeBestCheckpoint, writeLastCheckpoint } from './checkpoint-files.js';
-import { TrainProgress, type ProgressStream } from './train-progress.js';
-import { RunLog, stepLine, valLine } from './run-log.js';
-import { openDataSet } from './train-data.js';
+import '../tensor/device.node.js';
+import { init } from '../tensor/tensor.js';
+import { writeFileAtomic } from './atomic-file.node.js';
+import { LAST, readLastCheckpoint, removeStaleTemps, writeBestCheckpoint, writeLastCheckpoint } from './checkpoint-files.node.js';
+import { TrainProgress, type ProgressStream } from './progress.js';
+import { RunLog, stepLine, valLine } from './run-log.node.js';
+import { openDataSet, type DataSet } from './data.node.js';
+import type { LoadedCheckpoint } from './checkpoint-files.node.js';
 
 export interface TrainRunOptions {
   out: string;
@@ -100,6 +102,67 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
+/** The run's configuration: a new run's, or the checkpoint's with the settings a resume may change. */
+function runConfig(o: TrainRunOptions, ckpt: LoadedCheckpoint | null, say: (s: string) => void): TrainConfig {
+  const cfg: TrainConfig = ckpt ? ckpt.state.config : o.config;
+  if (ckpt) {
+    if (ckpt.recoveredFrom) say(`checkpoint: completed a torn pair from ${ckpt.recoveredFrom}`);
+    const changed = Object.entries(o.explicit ?? {}).flatMap(([path, v]) => {
+      const stored = path.split('.').reduce<unknown>((acc, k) => (acc as Record<string, unknown> | undefined)?.[k], cfg);
+      return configDifferences(stored, v).length && !RESUME_MUTABLE.includes(path) ? [`${path} (run: ${JSON.stringify(stored)}, given: ${JSON.stringify(v)})`] : [];
+    });
+    if (changed.length) throw new HnfnetError(`--resume continues the run with its own settings; these differ: ${changed.join('; ')}. Start a new run (another --out) to change them.`);
+    for (const path of RESUME_MUTABLE) {
+      const v = o.explicit?.[path];
+      if (v === undefined) continue;
+      const keys = path.split('.');
+      const parent = keys.slice(0, -1).reduce<Record<string, unknown>>((acc, k) => acc[k] as Record<string, unknown>, cfg as unknown as Record<string, unknown>);
+      parent[keys[keys.length - 1]!] = v;
+    }
+  }
+  return cfg;
+}
+
+/** The fold split of the data set, checked against the run's own when resuming. */
+async function splitRun(cfg: TrainConfig, data: DataSet, ckpt: LoadedCheckpoint | null, say: (s: string) => void) {
+  let assignment: number[];
+  if (cfg.folds.splitFile) {
+    const entries = parseSplitFile(await readFile(cfg.folds.splitFile, 'utf8'), cfg.folds.splitFile);
+    const m = foldsFromSplit(entries, data.ids, data.aliases, cfg.folds.count, cfg.folds.splitFile);
+    if (m.unmatched) say(`split file: ${m.unmatched} entr${m.unmatched > 1 ? 'ies name cases' : 'y names a case'} not in the data set (ignored)`);
+    assignment = m.folds;
+  } else assignment = kFoldAssignment(data.ids, cfg.folds.count, cfg.folds.seed);
+  const part = foldPartition(assignment, cfg.folds.fold);
+  const valIndices = cfg.validation.maxCases === null ? part.val : part.val.slice(0, cfg.validation.maxCases);
+  const cases = { train: part.train.map((i) => data.ids[i]!), val: part.val.map((i) => data.ids[i]!) };
+  if (ckpt && !(sameList(cases.train, ckpt.state.cases.train) && sameList(cases.val, ckpt.state.cases.val))) {
+    throw new HnfnetError(`--resume: the data set no longer splits into the cases the run was trained on (${ckpt.state.cases.train.length} train / ${ckpt.state.cases.val.length} validation then, ${cases.train.length} / ${cases.val.length} now)`);
+  }
+  const spe = cfg.stepsPerEpoch ?? Math.ceil(part.train.length / cfg.batch);
+  if (ckpt && ckpt.state.stepsPerEpoch !== spe) throw new HnfnetError(`--resume: ${spe} steps per epoch now, ${ckpt.state.stepsPerEpoch} in the run`);
+  return { part, valIndices, cases, spe };
+}
+
+/** Stop cleanly (checkpoint, exit) on the first SIGINT/SIGTERM, abort on the second. */
+function stopOnSignals(progress: TrainProgress, cleanups: (() => unknown)[]): () => boolean {
+  let stopRequested = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopRequested) {
+      progress.message(`${sig} again: aborting without a checkpoint (the previous one is intact)`);
+      process.exit(130);
+    }
+    stopRequested = true;
+    progress.message(`${sig}: stopping after this step and writing a checkpoint (${sig} again aborts)`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  cleanups.push(() => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  });
+  return () => stopRequested;
+}
+
 export async function runTraining(o: TrainRunOptions): Promise<TrainRunResult> {
   const stream = o.stream ?? process.stderr;
   const say = (s: string) => void stream.write(s + '\n');
@@ -110,40 +173,11 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunResult> {
     // ---- configuration: a new run's, or the checkpoint's -----------------------------------
     const ckpt = o.resume ? await readLastCheckpoint(o.out) : null;
     if (!o.resume && (await exists(join(o.out, LAST)))) throw new HnfnetError(`${o.out} already holds a checkpoint; pass --resume to continue that run, or choose another --out`);
-    const cfg: TrainConfig = ckpt ? ckpt.state.config : o.config;
-    if (ckpt) {
-      if (ckpt.recoveredFrom) say(`checkpoint: completed a torn pair from ${ckpt.recoveredFrom}`);
-      const changed = Object.entries(o.explicit ?? {}).flatMap(([path, v]) => {
-        const stored = path.split('.').reduce<unknown>((acc, k) => (acc as Record<string, unknown> | undefined)?.[k], cfg);
-        return configDifferences(stored, v).length && !RESUME_MUTABLE.includes(path) ? [`${path} (run: ${JSON.stringify(stored)}, given: ${JSON.stringify(v)})`] : [];
-      });
-      if (changed.length) throw new HnfnetError(`--resume continues the run with its own settings; these differ: ${changed.join('; ')}. Start a new run (another --out) to change them.`);
-      for (const path of RESUME_MUTABLE) {
-        const v = o.explicit?.[path];
-        if (v === undefined) continue;
-        const keys = path.split('.');
-        const parent = keys.slice(0, -1).reduce<Record<string, unknown>>((acc, k) => acc[k] as Record<string, unknown>, cfg as unknown as Record<string, unknown>);
-        parent[keys[keys.length - 1]!] = v;
-      }
-    }
+    const cfg = runConfig(o, ckpt, say);
 
     // ---- data and split -------------------------------------------------------------------
     const data = await openDataSet(cfg);
-    let assignment: number[];
-    if (cfg.folds.splitFile) {
-      const entries = parseSplitFile(await readFile(cfg.folds.splitFile, 'utf8'), cfg.folds.splitFile);
-      const m = foldsFromSplit(entries, data.ids, data.aliases, cfg.folds.count, cfg.folds.splitFile);
-      if (m.unmatched) say(`split file: ${m.unmatched} entr${m.unmatched > 1 ? 'ies name cases' : 'y names a case'} not in the data set (ignored)`);
-      assignment = m.folds;
-    } else assignment = kFoldAssignment(data.ids, cfg.folds.count, cfg.folds.seed);
-    const part = foldPartition(assignment, cfg.folds.fold);
-    const valIndices = cfg.validation.maxCases === null ? part.val : part.val.slice(0, cfg.validation.maxCases);
-    const cases = { train: part.train.map((i) => data.ids[i]!), val: part.val.map((i) => data.ids[i]!) };
-    if (ckpt && !(sameList(cases.train, ckpt.state.cases.train) && sameList(cases.val, ckpt.state.cases.val))) {
-      throw new HnfnetError(`--resume: the data set no longer splits into the cases the run was trained on (${ckpt.state.cases.train.length} train / ${ckpt.state.cases.val.length} validation then, ${cases.train.length} / ${cases.val.length} now)`);
-    }
-    const spe = cfg.stepsPerEpoch ?? Math.ceil(part.train.length / cfg.batch);
-    if (ckpt && ckpt.state.stepsPerEpoch !== spe) throw new HnfnetError(`--resume: ${spe} steps per epoch now, ${ckpt.state.stepsPerEpoch} in the run`);
+    const { part, valIndices, cases, spe } = await splitRun(cfg, data, ckpt, say);
 
     // ---- model and optimizer --------------------------------------------------------------
     const device = o.device ?? (await init());
@@ -236,23 +270,7 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunResult> {
     });
 
     // ---- signals ----------------------------------------------------------------------------
-    let stopRequested = false;
-    if (o.handleSignals) {
-      const onSignal = (sig: NodeJS.Signals) => {
-        if (stopRequested) {
-          progress.message(`${sig} again: aborting without a checkpoint (the previous one is intact)`);
-          process.exit(130);
-        }
-        stopRequested = true;
-        progress.message(`${sig}: stopping after this step and writing a checkpoint (${sig} again aborts)`);
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      cleanups.push(() => {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      });
-    }
+    const stopRequested = o.handleSignals ? stopOnSignals(progress, cleanups) : () => false;
 
     const result = await trainLoop({
       trainer,
@@ -263,7 +281,7 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunResult> {
       checkpointEvery: cfg.checkpoint.every,
       best,
       ...(o.stopAfterSteps !== undefined ? { stopAfterSteps: o.stopAfterSteps } : {}),
-      shouldStop: () => stopRequested,
+      shouldStop: stopRequested,
       onStep: async (r) => {
         progress.step(r);
         await log.append(stepLine(r));

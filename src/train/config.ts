@@ -1,12 +1,12 @@
 /**
- * Everything a training run is made of, with the paper's recipe (DESIGN.md §4) as the defaults.
+ * Everything a training run is made of, with the paper's recipe (docs/TRAINING.md) as the defaults.
  * A config file holds any subset of these fields (nested as here); the command line overrides
  * it. The resolved configuration is stored in every checkpoint, and a resumed run uses it.
  */
 import { DEFAULT_AUGMENT, type AugmentConfig } from '../data/augment.js';
 import type { PreprocessOptions } from '../data/preprocess.js';
 import { HnfnetError } from '../tensor/errors.js';
-import { isPresetName, validateConfig, type ModelConfig } from './config.js';
+import { isPresetName, validateConfig, type ModelConfig } from '../hnfnet/config.js';
 import { DEFAULT_SEG_LOSS, type SegLossConfig } from './loss.js';
 
 export interface TrainConfig {

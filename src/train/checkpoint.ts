@@ -20,13 +20,14 @@ import type { Adam } from '../nn/optim/adam.js';
 import { decodeSafetensors, encodeSafetensors } from '../nn/safetensors.js';
 import { saveStateDict } from '../nn/state-dict.js';
 import { HnfnetError } from '../tensor/errors.js';
-import type { SegmentationModel } from './build.js';
-import { validateConfig, type ModelConfig } from './config.js';
-import type { TrainConfig } from './train-config.js';
-import { CONFIG_KEY, weightsMetadata } from './weights.js';
+import type { SegmentationModel } from '../hnfnet/build.js';
+import { validateConfig, type ModelConfig } from '../hnfnet/config.js';
+import type { TrainConfig } from './config.js';
+import { CONFIG_KEY, weightsMetadata } from '../hnfnet/weights.js';
 
 export class CheckpointError extends HnfnetError {
   override name = 'CheckpointError';
+  override readonly code = 'CHECKPOINT';
 }
 
 /** Mean Dice per region on the validation cases, as stored with a "best" checkpoint and in logs. */

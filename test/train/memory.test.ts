@@ -4,9 +4,9 @@ import { Adam } from '../../src/nn/index.js';
 import { buildBatch, loaderConfig, phantomProvider, type Batch } from '../../src/data/index.js';
 import { buildModel } from '../../src/hnfnet/build.js';
 import type { UNet3dConfig } from '../../src/hnfnet/config.js';
-import { DEFAULT_SEG_LOSS } from '../../src/hnfnet/loss.js';
-import { learningRate, type ScheduleConfig } from '../../src/hnfnet/schedule.js';
-import { Trainer } from '../../src/hnfnet/trainer.js';
+import { DEFAULT_SEG_LOSS } from '../../src/train/loss.js';
+import { learningRate, type ScheduleConfig } from '../../src/train/schedule.js';
+import { Trainer } from '../../src/train/trainer.js';
 import { getDevice } from '../helpers.js';
 
 let device: Device;

@@ -15,10 +15,10 @@ import type { Device } from '../tensor/device.js';
 import { HnfnetError } from '../tensor/errors.js';
 import { tidy } from '../tensor/scope.js';
 import { empty, tensor, type Tensor } from '../tensor/tensor.js';
-import type { SegmentationModel } from './build.js';
-import type { HNFNet } from './model.js';
-import { EMAUnit } from './ema-unit.js';
-import { inputStride } from './config.js';
+import type { SegmentationModel } from '../hnfnet/build.js';
+import type { HNFNet } from '../hnfnet/model.js';
+import { EMAUnit } from '../hnfnet/ema-unit.js';
+import { inputStride } from '../hnfnet/config.js';
 import { segmentationLoss, type SegLossConfig } from './loss.js';
 import { interpolate } from '../kernels/interpolate.js';
 import { learningRate, type ScheduleConfig } from './schedule.js';
@@ -70,6 +70,7 @@ export interface TrainerOptions {
 
 export class NonFiniteLossError extends HnfnetError {
   override name = 'NonFiniteLossError';
+  override readonly code = 'NON_FINITE_LOSS';
 }
 
 export class Trainer {

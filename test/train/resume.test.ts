@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Device } from '../../src/index.js';
 import { decodeSafetensors } from '../../src/nn/safetensors.js';
-import { readWeightsInfo } from '../../src/hnfnet/checkpoint.js';
-import { resolveTrainConfig } from '../../src/hnfnet/train-config.js';
+import { readWeightsInfo } from '../../src/train/checkpoint.js';
+import { resolveTrainConfig } from '../../src/train/config.js';
 import { loadModelFromWeights } from '../../src/hnfnet/weights.js';
 import { parseArgs } from '../../src/cli/args.js';
 import { flagLayer } from '../../src/cli/train-command.js';
-import { runTraining } from '../../src/cli/train-run.js';
-import { readLog, type StepLine } from '../../src/cli/run-log.js';
+import { runTraining } from '../../src/train/run.node.js';
+import { readLog, type StepLine } from '../../src/train/run-log.node.js';
 import { getDevice } from '../helpers.js';
 
 // 4 epochs × 2 steps of tiny on 16³ crops: small enough to run three times and spawn twice.

@@ -5,8 +5,8 @@
  * needs, so the demo checks before it runs rather than failing in the middle of a case, and
  * `hnfnet infer` names the window that fits when the one asked for does not.
  */
-import type { ModelConfig } from './config.js';
-import { inputStride, sizeMultiple } from './config.js';
+import type { ModelConfig } from '../hnfnet/config.js';
+import { inputStride, sizeMultiple } from '../hnfnet/config.js';
 
 export const WINDOW_CHOICES = [32, 48, 64, 96, 128, 160] as const;
 

@@ -12,8 +12,8 @@
  */
 import { readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkPair, CheckpointError, decodeTrainState, readWeightsInfo, type TrainState, type WeightsInfo } from '../hnfnet/checkpoint.js';
-import { commitTemp, syncDir, writeFileAtomic, writeTemp } from './atomic-file.js';
+import { checkPair, CheckpointError, decodeTrainState, readWeightsInfo, type TrainState, type WeightsInfo } from './checkpoint.js';
+import { commitTemp, syncDir, writeFileAtomic, writeTemp } from './atomic-file.node.js';
 
 export const LAST = 'last.safetensors';
 export const LAST_TRAIN = 'last.train.safetensors';
