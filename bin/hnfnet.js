@@ -1,14 +1,13 @@
 #!/usr/bin/env node
-// The package ships TypeScript sources; this launcher runs the CLI through tsx so that
-// an installed `hnfnet` and `npm run hnfnet` execute the very same code.
-import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+// The package ships TypeScript sources; this launcher registers tsx's loader and runs the CLI in
+// this same process, so that an installed `hnfnet` and `npm run hnfnet` execute the very same
+// code. No child process: a launcher in between would relay Ctrl-C a second time (and tsx's own
+// launcher SIGKILLs a child that does not acknowledge a signal within 30 ms), which turned one
+// Ctrl-C of `hnfnet train` into an abort without a checkpoint.
+import { register } from 'tsx/esm/api';
 import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const require = createRequire(import.meta.url);
+register();
 const here = dirname(fileURLToPath(import.meta.url));
-const tsxCli = require.resolve('tsx/cli');
-const main = join(here, '..', 'src', 'cli', 'main.ts');
-const r = spawnSync(process.execPath, [tsxCli, main, ...process.argv.slice(2)], { stdio: 'inherit' });
-process.exit(r.status ?? 1);
+await import(pathToFileURL(join(here, '..', 'src', 'cli', 'main.ts')).href);

@@ -1,4 +1,4 @@
-import { stat, writeFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { Command } from './commands.js';
 import { UsageError, checkKnown, optNumber, optString, parseArgs } from './args.js';
 import { readNiftiFile } from '../data/nifti-file.node.js';
@@ -6,6 +6,8 @@ import type { Volume } from '../data/volume.js';
 import { DEFAULT_ET_LABEL, REPORT_FORMATS, aggregate, caseId, evaluateRegions, formatReport, matchCases } from '../eval/index.js';
 import type { CaseMetrics, CaseResult, ReportFormat, Shape3, Spacing3 } from '../eval/index.js';
 import { findSegmentations } from '../eval/case-files.node.js';
+import { refuseInputOverwrite } from './output-guard.js';
+import { probeOutputFile, writeOutputFile } from '../data/atomic-write.node.js';
 
 const USAGE = `hnfnet eval --pred <file|folder> --gt <file|folder> [--et-label 4|3] [--format table|csv|json] [--out FILE]
 
@@ -113,7 +115,7 @@ function defaultFormat(out: string | undefined, fallback: ReportFormat): ReportF
 async function emit(text: string, o: Options, io: EvalIO): Promise<void> {
   if (o.out === undefined) io.out(text);
   else {
-    await writeFile(o.out, text);
+    await writeOutputFile(o.out, text);
     io.err(`wrote ${o.out}\n`);
   }
 }
@@ -124,6 +126,10 @@ export async function runEval(argv: string[], io: EvalIO = processIO): Promise<n
   const warn = (s: string) => io.err(`warning: ${s}\n`);
   const [pk, gk] = await Promise.all([kind(o.pred, '--pred'), kind(o.gt, '--gt')]);
   if (pk !== gk) throw new UsageError(`hnfnet eval: --pred and --gt must both be files or both be folders (--pred ${o.pred} is a ${pk}, --gt ${o.gt} is a ${gk})`);
+  if (o.out !== undefined) {
+    await probeOutputFile(o.out, '--out');
+    if (pk === 'file') await refuseInputOverwrite([o.out], [o.pred, o.gt], 'eval');
+  }
 
   if (pk === 'file') {
     const metrics = await evaluatePair(o.pred, o.gt, o.etLabel, warn);

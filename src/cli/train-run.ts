@@ -4,7 +4,8 @@
  * TrainRunOptions and calls `runTraining`; tests call it directly.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoaderConfig } from '../data/loader.js';
 import { buildModel } from '../hnfnet/build.js';
@@ -22,6 +23,7 @@ import { HnfnetError } from '../tensor/errors.js';
 import { defaultGenerator } from '../tensor/random.js';
 import { init } from '../index.js';
 import { writeFileAtomic } from './atomic-file.js';
+import { probeOutputDir } from '../data/atomic-write.node.js';
 import { LAST, readLastCheckpoint, removeStaleTemps, writeBestCheckpoint, writeLastCheckpoint } from './checkpoint-files.js';
 import { TrainProgress, type ProgressStream } from './train-progress.js';
 import { RunLog, stepLine, valLine } from './run-log.js';
@@ -60,6 +62,9 @@ export interface TrainRunResult {
 export const RESUME_MUTABLE: readonly string[] = ['checkpoint.every', 'validation.maxCases'];
 
 const LOCK = 'train.lock';
+
+/** Signals within this many milliseconds of the first are copies of it (see onSignal). */
+const SAME_SIGNAL_MS = 1000;
 
 function alive(pid: number): boolean {
   try {
@@ -103,7 +108,7 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 export async function runTraining(o: TrainRunOptions): Promise<TrainRunResult> {
   const stream = o.stream ?? process.stderr;
   const say = (s: string) => void stream.write(s + '\n');
-  await mkdir(o.out, { recursive: true });
+  await probeOutputDir(o.out);
   const unlock = await lockRun(o.out);
   const cleanups: (() => unknown)[] = [unlock];
   try {
@@ -238,12 +243,25 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunResult> {
     // ---- signals ----------------------------------------------------------------------------
     let stopRequested = false;
     if (o.handleSignals) {
+      let firstAt = 0;
       const onSignal = (sig: NodeJS.Signals) => {
+        const now = performance.now();
         if (stopRequested) {
+          // One Ctrl-C reaches this process more than once: the terminal signals the whole
+          // process group, and launchers in it (npm, tsx) relay the signal to their child too.
+          // Copies that arrive together are one request; a second press comes later.
+          if (now - firstAt < SAME_SIGNAL_MS) return;
           progress.message(`${sig} again: aborting without a checkpoint (the previous one is intact)`);
+          // process.exit skips the finally below: the lock goes here.
+          try {
+            unlinkSync(join(o.out, LOCK));
+          } catch {
+            // already gone
+          }
           process.exit(130);
         }
         stopRequested = true;
+        firstAt = now;
         progress.message(`${sig}: stopping after this step and writing a checkpoint (${sig} again aborts)`);
       };
       process.on('SIGINT', onSignal);

@@ -1,9 +1,11 @@
 /** Path-based NIfTI reading and writing for Node, with zlib's native (and CRC-checking) gunzip. */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
+import { writeOutputFile } from './atomic-write.node.js';
 import { DataError } from './errors.js';
+import { isGzip } from './gzip.js';
+import { parseNiftiHeader, type ParsedHeader } from './nifti-header.js';
 import { readNifti, type ReadNiftiOptions } from './nifti-read.js';
 import { encodeNifti, type EncodeNiftiOptions } from './nifti-write.js';
 import type { NiftiGrid, Volume } from './volume.js';
@@ -37,10 +39,35 @@ export function readNiftiFileSync(path: string, opts: Omit<ReadNiftiOptions, 'gu
   return readNifti(bytes, { ...opts, name: opts.name ?? path, gunzip: nodeGunzip });
 }
 
+/** The header of a NIfTI file, from its first bytes only (a few KiB inflated): its grid without its voxels. */
+export async function readNiftiHeaderFile(path: string): Promise<ParsedHeader> {
+  let head: Uint8Array;
+  try {
+    const fh = await open(path, 'r');
+    try {
+      const buf = new Uint8Array(64 * 1024);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      head = buf.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    throw new DataError(path, `cannot read file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  if (isGzip(head)) {
+    try {
+      // A sync flush returns what the bytes at hand inflate to, without asking for the stream's end.
+      head = gunzipSync(head, { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    } catch (e) {
+      throw new DataError(path, `gzip stream is corrupt (zlib: ${e instanceof Error ? e.message : String(e)})`);
+    }
+  }
+  return parseNiftiHeader(head, path);
+}
+
 /** Writes `data` on `grid`; gzip follows the extension (.nii.gz compressed, .nii not). */
 export async function writeNiftiFile(path: string, data: ArrayLike<number>, grid: NiftiGrid, opts: Omit<EncodeNiftiOptions, 'gzip'>): Promise<void> {
   if (!/\.nii(\.gz)?$/i.test(path)) throw new DataError(path, 'output name must end in .nii or .nii.gz');
   const bytes = encodeNifti(data, grid, { ...opts, name: opts.name ?? path, gzip: /\.gz$/i.test(path) });
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, bytes);
+  await writeOutputFile(path, bytes);
 }
