@@ -61,9 +61,11 @@ export const command: Command = {
     const run = a.positional[0];
     if (!run || a.positional.length > 1) throw new UsageError(`usage: ${USAGE}`);
     const logPath = (await stat(run).catch(() => null))?.isDirectory() ? join(run, 'log.jsonl') : run;
-    const lines = await readLog(logPath).catch((e: NodeJS.ErrnoException) => {
+    const bad: number[] = [];
+    const lines = await readLog(logPath, (n) => bad.push(n)).catch((e: NodeJS.ErrnoException) => {
       throw new UsageError(`hnfnet plot: cannot read ${logPath} (${e.code ?? e.message})`);
     });
+    if (bad.length) console.error(`warning: ${logPath}: ${bad.length} line${bad.length > 1 ? 's are' : ' is'} not a log entry and left out of the plot (line${bad.length > 1 ? 's' : ''} ${bad.slice(0, 10).join(', ')}${bad.length > 10 ? ', …' : ''})`);
     const steps = lines.filter((l): l is StepLine => l.type === 'step');
     const vals = lines.filter((l): l is ValLine => l.type === 'val');
     const start = lines.find((l): l is StartLine => l.type === 'start');

@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkKnown, parseArgs, UsageError } from '../../src/cli/args.js';
@@ -19,7 +20,10 @@ import { presetConfig } from '../../src/hnfnet/config.js';
 import { resolveTrainConfig } from '../../src/hnfnet/train-config.js';
 import { loadModelFromWeights, saveWeights } from '../../src/hnfnet/weights.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/nn/safetensors.js';
-import { REPO_ROOT } from '../data/helpers.js';
+import { parseLog } from '../../src/cli/run-log.js';
+import { nodeGunzip } from '../../src/data/nifti-file.node.js';
+import { readNifti } from '../../src/data/nifti-read.js';
+import { buildNifti, REPO_ROOT } from '../data/helpers.js';
 import { getDevice } from '../helpers.js';
 
 // A hang (the old /proc behaviour) ends at the timeout with status null, which fails the test.
@@ -204,5 +208,41 @@ describe('eval refuses label maps that are not label maps', () => {
     const before = readFileSync(gt);
     await expect(run(['--pred', gt, '--gt', gt, '--out', gt])).rejects.toThrow(`the output ${gt} is the input ${gt}`);
     expect(readFileSync(gt).equals(before)).toBe(true);
+  });
+});
+
+describe('readers: fall-backs said and consistent, sizes bounded', () => {
+  const u8 = (n: number) => new Uint8Array(n);
+
+  it('a zero or NaN pixdim gives an affine that treats it as 1, as the warning says', () => {
+    for (const bad of [0, NaN]) {
+      const v = readNifti(buildNifti({ dim: [3, 2, 2, 2], datatype: 2, bitpix: 8, pixdim: [1, bad, 2, 3], data: u8(8) }), { name: 'p.nii' });
+      expect(v.warnings).toContain(`pixdim[1] is ${bad}; the affine treats it as 1`);
+      expect([v.affine[0]![0], v.affine[1]![1], v.affine[2]![2]]).toEqual([1, 2, 3]);
+    }
+  });
+
+  it('an all-zero sform with sform_code 1 is passed over for the qform, with a warning', () => {
+    const v = readNifti(
+      buildNifti({ dim: [3, 2, 2, 2], datatype: 2, bitpix: 8, pixdim: [1, 2, 2, 2], qformCode: 1, sformCode: 1, quatern: [0, 0, 0], qoffset: [5, 6, 7], srow: [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]], data: u8(8) }),
+      { name: 's.nii' },
+    );
+    expect(v.warnings).toContain('sform_code is 1 but the sform is singular or not finite (all zero?); using the qform instead');
+    expect(v.affine).toEqual([[2, 0, 0, 5], [0, 2, 0, 6], [0, 0, 2, 7], [0, 0, 0, 1]]);
+  });
+
+  it('a small gzip that inflates far beyond what its header needs is refused, not inflated whole', () => {
+    const file = buildNifti({ dim: [3, 4, 4, 4], datatype: 2, bitpix: 8, data: u8(64) });
+    const bomb = gzipSync(Buffer.concat([file, Buffer.alloc(256 << 20)]));
+    expect(bomb.length).toBeLessThan(1 << 20);
+    expect(() => readNifti(bomb, { name: 'bomb.nii.gz', gunzip: nodeGunzip })).toThrow(/^bomb\.nii\.gz: gzip stream inflates to more than the 416 bytes its NIfTI header needs/);
+    expect(readNifti(gzipSync(file), { name: 'ok.nii.gz', gunzip: nodeGunzip }).dims).toEqual([4, 4, 4]);
+  });
+
+  it('a run log’s corrupt lines are reported, a torn last line is not', () => {
+    const bad: number[] = [];
+    const lines = parseLog('{"type":"step","step":1}\nnot json\n{"no":"type"}\n{"type":"step","step":2}\n{"type":"st', (n) => bad.push(n));
+    expect(lines.map((l) => l.step)).toEqual([1, 2]);
+    expect(bad).toEqual([2, 3]);
   });
 });
