@@ -233,7 +233,7 @@ describe('readers: fall-backs said and consistent, sizes bounded', () => {
 
   it('a small gzip that inflates far beyond what its header needs is refused, not inflated whole', () => {
     const file = buildNifti({ dim: [3, 4, 4, 4], datatype: 2, bitpix: 8, data: u8(64) });
-    const bomb = gzipSync(Buffer.concat([file, Buffer.alloc(256 << 20)]));
+    const bomb = gzipSync(Buffer.concat([file, Buffer.alloc(64 << 20)]));
     expect(bomb.length).toBeLessThan(1 << 20);
     expect(() => readNifti(bomb, { name: 'bomb.nii.gz', gunzip: nodeGunzip })).toThrow(/^bomb\.nii\.gz: gzip stream inflates to more than the 416 bytes its NIfTI header needs/);
     expect(readNifti(gzipSync(file), { name: 'ok.nii.gz', gunzip: nodeGunzip }).dims).toEqual([4, 4, 4]);
