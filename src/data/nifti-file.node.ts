@@ -1,6 +1,7 @@
 /** Path-based NIfTI reading and writing for Node, with zlib's native (and CRC-checking) gunzip. */
 import { open, readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
+import { kMaxLength } from 'node:buffer';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { writeOutputFile } from './atomic-write.node.js';
 import { DataError } from './errors.js';
@@ -46,7 +47,8 @@ export function nodeGunzip(bytes: Uint8Array): Uint8Array {
   const need = neededBytes(head);
   if (need === null) return head;
   try {
-    return gunzipSync(bytes, { maxOutputLength: need + INFLATE_SLACK });
+    // Past the largest buffer the header promises more than any file holds; the reader says so.
+    return gunzipSync(bytes, { maxOutputLength: Math.min(need + INFLATE_SLACK, kMaxLength) });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
       throw new Error(`gzip stream inflates to more than the ${need} bytes its NIfTI header needs (damaged, or a decompression bomb); not read further`);
