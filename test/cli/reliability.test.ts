@@ -64,7 +64,7 @@ describe('infer never writes over its inputs', () => {
     expect(readFileSync(gt).equals(before)).toBe(true);
   }, 120_000);
 
-  it('nor onto an image of the case or the weights given as files, through another path', async () => {
+  it('nor onto an image of a case given as files, through another spelling of its path', async () => {
     const t1 = join(caseDir, `${id}_t1.nii.gz`);
     const files = ['t1', 't1ce', 't2', 'flair'].map((m) => join(caseDir, `${id}_${m}.nii.gz`));
     const other = join(caseDir, '..', 'phantom-1', '.', `${id}_t1.nii.gz`);
