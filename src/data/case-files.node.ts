@@ -1,7 +1,7 @@
 /** BraTS cases and data sets on disk (Node): a case is a folder of NIfTI files, a data set a folder of case folders. */
 import type { Dirent } from 'node:fs';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   MODALITIES,
   assembleCase,
@@ -15,6 +15,7 @@ import {
   type CaseReadOptions,
   type Modality,
 } from './brats-case.js';
+import { makeDirs, writeFileAtomic, writeOutputFile } from './atomic-write.node.js';
 import { DataError } from './errors.js';
 import { LruCache, type CaseProvider, type FolderSourceSpec } from './loader.js';
 import { nodeGunzip } from './nifti-file.node.js';
@@ -89,9 +90,9 @@ export async function loadCase(dir: string, opts: Omit<CaseReadOptions, 'gunzip'
 
 /** Writes a case as BraTS-style files into `dir` (created if needed); returns the paths. */
 export async function writeCase(dir: string, c: BratsCase, opts: CaseEncodeOptions = {}): Promise<string[]> {
-  await mkdir(dir, { recursive: true });
+  await makeDirs(dir);
   const files = encodeCaseFiles(c, opts);
-  await Promise.all(files.map((f) => writeFile(join(dir, f.name), f.bytes)));
+  await Promise.all(files.map((f) => writeFileAtomic(join(dir, f.name), f.bytes)));
   return files.map((f) => join(dir, f.name));
 }
 
@@ -110,8 +111,7 @@ export async function writePhantomCase(parentDir: string, opts: PhantomOptions =
 export async function writeSegmentation(path: string, labels: Uint8Array, target: { grid: NiftiGrid; naming: BratsNaming }): Promise<void> {
   if (!/\.nii(\.gz)?$/i.test(path)) throw new DataError(path, 'output name must end in .nii or .nii.gz');
   const bytes = encodeLabelMap(labelsToBrats(labels, target.naming), target.grid, { gzip: /\.gz$/i.test(path), name: path });
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, bytes);
+  await writeOutputFile(path, bytes);
 }
 
 /** Case folders, read and preprocessed when first asked for, a few kept in memory. */

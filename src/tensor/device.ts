@@ -114,7 +114,7 @@ export class Device {
     gpuDevice.lost.then((info) => {
       this.lostError = new DeviceLostError(
         `GPU device lost (reason: ${info.reason || 'unknown'}${info.message ? `: ${info.message}` : ''}). ` +
-          'Tensors on it are gone; create a new device with createDevice().',
+          'Tensors on it are gone; make a new device with `await init()` (or Device.create()) and recreate them (a model: load its weights again).',
       );
     });
     gpuDevice.addEventListener('uncapturederror', (ev) => {

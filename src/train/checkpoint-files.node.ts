@@ -30,7 +30,11 @@ export async function writeLastCheckpoint(dir: string, weights: Uint8Array, trai
   lastWrites++;
   const crashAt = Number(process.env[CRASH_ENV] ?? 0);
   const tw = await writeTemp(join(dir, LAST), weights, { crashHalfway: crashAt > 0 && lastWrites === crashAt });
-  const tt = await writeTemp(join(dir, LAST_TRAIN), train);
+  // A failed second write (a full disk) must not leave the first temp file behind.
+  const tt = await writeTemp(join(dir, LAST_TRAIN), train).catch(async (e: unknown) => {
+    await unlink(tw).catch(() => {});
+    throw e;
+  });
   await commitTemp(tw, join(dir, LAST));
   await commitTemp(tt, join(dir, LAST_TRAIN));
   await syncDir(dir);

@@ -62,23 +62,30 @@ export function valLine(v: ValidationResult, best: boolean): ValLine {
   return { type: 'val', step: v.step, epoch: v.epoch, dice: { ...v.dice }, mean: v.mean, cases: v.cases, seconds: v.seconds, best };
 }
 
-/** Parses a log; a torn last line (the process was killed mid-write) is skipped. */
-export function parseLog(text: string): LogLine[] {
+/**
+ * Parses a log. A torn last line (the process was killed mid-write) is skipped quietly; any other
+ * line that is not a log entry is skipped and reported through `onBad` (line number, 1-based).
+ */
+export function parseLog(text: string, onBad?: (line: number, text: string) => void): LogLine[] {
   const out: LogLine[] = [];
-  for (const line of text.split('\n')) {
+  const lines = text.split('\n');
+  const last = lines.length - 1 - [...lines].reverse().findIndex((l) => l.trim() !== '');
+  for (const [i, line] of lines.entries()) {
     if (!line.trim()) continue;
+    let v: LogLine | null = null;
     try {
-      const v = JSON.parse(line) as LogLine;
-      if (v && typeof v === 'object' && typeof v.type === 'string') out.push(v);
+      v = JSON.parse(line) as LogLine;
     } catch {
-      // torn line
+      // not JSON
     }
+    if (v && typeof v === 'object' && typeof v.type === 'string') out.push(v);
+    else if (i !== last || text.endsWith('\n')) onBad?.(i + 1, line);
   }
   return out;
 }
 
-export async function readLog(path: string): Promise<LogLine[]> {
-  return parseLog(await readFile(path, 'utf8'));
+export async function readLog(path: string, onBad?: (line: number, text: string) => void): Promise<LogLine[]> {
+  return parseLog(await readFile(path, 'utf8'), onBad);
 }
 
 export class RunLog {

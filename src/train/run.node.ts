@@ -4,7 +4,8 @@
  * TrainRunOptions and calls `runTraining`; tests call it directly.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoaderConfig } from '../data/loader.js';
 import { buildModel } from '../hnfnet/build.js';
@@ -23,6 +24,7 @@ import { defaultGenerator } from '../tensor/random.js';
 import '../tensor/device.node.js';
 import { init } from '../tensor/tensor.js';
 import { writeFileAtomic } from './atomic-file.node.js';
+import { probeOutputDir } from '../data/atomic-write.node.js';
 import { LAST, readLastCheckpoint, removeStaleTemps, writeBestCheckpoint, writeLastCheckpoint } from './checkpoint-files.node.js';
 import { TrainProgress, type ProgressStream } from './progress.js';
 import { RunLog, stepLine, valLine } from './run-log.node.js';
@@ -62,6 +64,9 @@ export interface TrainRunResult {
 export const RESUME_MUTABLE: readonly string[] = ['checkpoint.every', 'validation.maxCases'];
 
 const LOCK = 'train.lock';
+
+/** Signals within this many milliseconds of the first are copies of it (see onSignal). */
+const SAME_SIGNAL_MS = 1000;
 
 function alive(pid: number): boolean {
   try {
@@ -144,14 +149,27 @@ async function splitRun(cfg: TrainConfig, data: DataSet, ckpt: LoadedCheckpoint 
 }
 
 /** Stop cleanly (checkpoint, exit) on the first SIGINT/SIGTERM, abort on the second. */
-function stopOnSignals(progress: TrainProgress, cleanups: (() => unknown)[]): () => boolean {
+function stopOnSignals(progress: TrainProgress, cleanups: (() => unknown)[], out: string): () => boolean {
   let stopRequested = false;
+  let firstAt = 0;
   const onSignal = (sig: NodeJS.Signals) => {
+    const now = performance.now();
     if (stopRequested) {
+      // One Ctrl-C reaches this process more than once: the terminal signals the whole process
+      // group, and launchers in it (npm, tsx) relay the signal to their child too. Copies that
+      // arrive together are one request; a second press comes later.
+      if (now - firstAt < SAME_SIGNAL_MS) return;
       progress.message(`${sig} again: aborting without a checkpoint (the previous one is intact)`);
+      // process.exit skips the run's finally: the lock goes here.
+      try {
+        unlinkSync(join(out, LOCK));
+      } catch {
+        // already gone
+      }
       process.exit(130);
     }
     stopRequested = true;
+    firstAt = now;
     progress.message(`${sig}: stopping after this step and writing a checkpoint (${sig} again aborts)`);
   };
   process.on('SIGINT', onSignal);
@@ -166,7 +184,7 @@ function stopOnSignals(progress: TrainProgress, cleanups: (() => unknown)[]): ()
 export async function runTraining(o: TrainRunOptions): Promise<TrainRunResult> {
   const stream = o.stream ?? process.stderr;
   const say = (s: string) => void stream.write(s + '\n');
-  await mkdir(o.out, { recursive: true });
+  await probeOutputDir(o.out);
   const unlock = await lockRun(o.out);
   const cleanups: (() => unknown)[] = [unlock];
   try {
@@ -270,7 +288,7 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunResult> {
     });
 
     // ---- signals ----------------------------------------------------------------------------
-    const stopRequested = o.handleSignals ? stopOnSignals(progress, cleanups) : () => false;
+    const stopRequested = o.handleSignals ? stopOnSignals(progress, cleanups, o.out) : () => false;
 
     const result = await trainLoop({
       trainer,
