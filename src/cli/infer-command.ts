@@ -161,7 +161,7 @@ export const command: Command = {
       (bar as Progress | null)?.done();
       await writeSegmentation(target, seg.labels, { grid: c.grid, naming: c.naming });
       if (probsPrefix && seg.probabilities) await writeProbabilities(probsPrefix, seg.probabilities, c);
-      return `${seg.windows} network calls over box ${seg.box.size.join('×')}`;
+      return `${seg.windows} network calls over box ${seg.box.size.join('×')}; peak GPU memory ${(device.memoryStats().peakBytes / 2 ** 20).toFixed(0)} MiB`;
     };
     try {
       if (!dataset) {
