@@ -23,7 +23,10 @@ const OUT = path.join(ROOT, 'test-output');
 const PHANTOM = { size: 48, seed: 1 };
 const QUERY = `?case=phantom&phantomSize=${PHANTOM.size}&phantomSeed=${PHANTOM.seed}&weights=none&trainSteps=2&trainPatch=16&window=32`;
 const missing = chromiumMissing();
-const DEMO_FLOOR = { WT: 0.5, TC: 0.4, ET: 0.4 };
+// A little under what the cross-validation measured on this case with hnfnet infer (fold 1,
+// Brats18_CBICA_AVG_1, the weights' hardest held-out case: WT 0.458, TC 0.355, ET 0.636;
+// runs/brats18-web/fold1/eval.json), so a browser that computes differently fails.
+const DEMO_FLOOR = { WT: 0.4, TC: 0.3, ET: 0.58 };
 
 /** A held-out case of the shipped weights that lives in ../shared/data/brats18, or why there is none. */
 function shippedCase(): { dir: string; id: string } | string {
@@ -192,7 +195,6 @@ describe.skipIf(missing !== null)(`demo in headless Chromium${missing ? ` (skipp
       expect(result, (await page.locator('[role=status]').textContent()) ?? '').not.toBeNull();
       console.log(`demo, real case ${id}: ${result!.windows} windows of ${result!.window}³ in ${(ms / 1000).toFixed(1)} s in Chromium; Dice ${JSON.stringify(result!.dice)}`);
       expect(result!.window).toBe(128);
-      // Floors a little under the cross-validated figures of models/README.md.
       expect(result!.dice!.WT).toBeGreaterThan(DEMO_FLOOR.WT);
       expect(result!.dice!.TC).toBeGreaterThan(DEMO_FLOOR.TC);
       expect(result!.dice!.ET).toBeGreaterThan(DEMO_FLOOR.ET);

@@ -145,7 +145,8 @@ print(json.dumps(out))`;
     const lines = parseLog(readFileSync(path.join(out, 'log.jsonl'), 'utf8'));
     const stop = lines.at(-1) as StopLine;
     expect(stop).toMatchObject({ type: 'stop', reason: 'time-budget' });
-    expect(lines.filter((l) => l.type === 'val').map((l) => (l as ValLine).step)).toEqual([stop.step]);
+    // The run validates on its last step (a loaded machine may also reach a validation epoch first).
+    expect(lines.filter((l) => l.type === 'val').map((l) => (l as ValLine).step).at(-1)).toBe(stop.step);
     expect(done[0]!.stderr).toMatch(new RegExp(`time-budget at step ${stop.step}/1000`));
   });
 

@@ -139,8 +139,10 @@ describe.skipIf(missing !== null)(`twin-trained weights: hnfnet infer vs the twi
     const weights = await twinTrain(SHARED_BRATS, path.join(dir, 'run'), ['--epochs', '6', '--steps-per-epoch', '4', '--patch', '48']);
     const g = await bothInfer(weights, path.join(SHARED_BRATS, 'Brats18_TCIA01_378_1'), dir, ['--tta', tta]);
     console.log(`[twin inference] Brats18_TCIA01_378_1, TTA ${tta}: ${g.differing} differing voxels of ${g.voxels}, tumour ${g.tumour}, max |Δp| ${g.maxProbDiff.toExponential(2)}, worst tie gap ${g.worstTieGap.toExponential(2)}`);
-    // The brain is 1.47 M of the 8.9 M voxels, its tumour 125 k.
-    expectAgreement(g, 10, 0.05);
+    // The brain is 1.47 M of the 8.9 M voxels, its tumour 125 k. Every differing voxel must be a
+    // tie (asserted in expectAgreement); how many ties there are depends on how many of these
+    // barely trained probabilities sit near 0.5 (1 to 18 seen).
+    expectAgreement(g, 32, 0.05);
   }, 900_000);
 });
 
