@@ -13,6 +13,7 @@ import type { Dims3 } from '../data/volume.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { DeviceLostError, LimitError } from '../tensor/errors.js';
 import { fittingWindow, windowOptions } from '../hnfnet/window-fit.js';
+import { filterComponents, parseRegionList } from '../hnfnet/keep-largest.js';
 
 const USAGE = `hnfnet infer --model W.safetensors [--model W2.safetensors …] --case DIR --out seg.nii.gz [options]
        hnfnet infer --model W.safetensors --case T1 --case T1CE --case T2 --case FLAIR --out seg.nii.gz
@@ -36,6 +37,9 @@ file's metadata; several --model files are an ensemble (probabilities averaged).
                        bounding box when the brain does not fit, or always with "brain")
   --threshold X        region probability threshold (default 0.5)
   --min-et N           a predicted ET below N voxels becomes NCR (default 200)
+  --keep-largest R,…   keep only the largest connected component (26-connected) of regions
+                       WT, TC and/or ET; what a region loses joins the region around it
+                       (outside WT: background, outside TC: ED, outside ET: NCR)
   --probs PREFIX       also write PREFIX_wt/_tc/_et.nii.gz probability maps (data sets:
                        PREFIX is a folder that gets <id>_wt/_tc/_et.nii.gz)
   --preset NAME        the model preset, for weights files without hnfnet metadata`;
@@ -77,11 +81,18 @@ export const command: Command = {
   usage: USAGE,
   async run(argv) {
     const a = parseArgs(argv, ['skip-existing']);
-    checkKnown(a, ['model', 'case', 'out', 'tta', 'overlap', 'window', 'batch', 'blend', 'crop', 'threshold', 'min-et', 'probs', 'preset', 'skip-existing'], 'infer');
+    checkKnown(a, ['model', 'case', 'out', 'tta', 'overlap', 'window', 'batch', 'blend', 'crop', 'threshold', 'min-et', 'probs', 'preset', 'skip-existing', 'keep-largest'], 'infer');
     const models = a.options.get('model') ?? [];
     const cases = a.options.get('case') ?? [];
     const out = optString(a, 'out');
     if (!models.length || !cases.length || !out) throw new UsageError(`usage: ${USAGE}`);
+    const keepLargest = (() => {
+      try {
+        return parseRegionList(optString(a, 'keep-largest') ?? '', '--keep-largest');
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+    })();
     const tta = optNumber(a, 'tta') ?? 8;
     if (tta !== 1 && tta !== 8) throw new UsageError('--tta must be 8 (identity and the 7 flips) or 1 (off)');
     const blend = optString(a, 'blend') ?? 'gaussian';
@@ -131,7 +142,8 @@ export const command: Command = {
         );
       });
       (bar as Progress | null)?.done();
-      await writeSegmentation(target, seg.labels, { grid: c.grid, naming: c.naming });
+      const labels = keepLargest.length > 0 ? filterComponents(seg.labels, c.dims, { keepLargest }).labels : seg.labels;
+      await writeSegmentation(target, labels, { grid: c.grid, naming: c.naming });
       if (probsPrefix && seg.probabilities) await writeProbabilities(probsPrefix, seg.probabilities, c);
       return `${seg.windows} network calls over box ${seg.box.size.join('×')}`;
     };
