@@ -23,6 +23,7 @@ export { countModel, type ModelCount, type ModuleCount } from './flops.js';
 export * from './sliding-window.js';
 export * from './postprocess.js';
 export * from './keep-largest.js';
+export * from './keep-largest-decision.js';
 export { segmentCase, inferenceBox, DEFAULT_CROP, type SegmentOptions, type Segmentation } from './inferencer.js';
 export { fittingWindow, largestBufferBytes, windowOptions, WINDOW_CHOICES, type BufferLimits, type WindowOption } from './window-fit.js';
 export { loadModelFromWeights, saveWeights, weightsConfig, weightsMetadata, CONFIG_KEY, PRESET_KEY } from './weights.js';

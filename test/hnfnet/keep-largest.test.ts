@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { filterComponents, parseRegionList } from '../../src/hnfnet/keep-largest.js';
+import { decideKeepLargest } from '../../src/hnfnet/keep-largest-decision.js';
 import { command as infer } from '../../src/cli/infer-command.js';
 import { UsageError } from '../../src/cli/args.js';
 import type { Dims3 } from '../../src/data/volume.js';
@@ -75,5 +76,32 @@ describe('connected-component post-processing', () => {
 
   it('hnfnet infer rejects an unknown --keep-largest region before loading anything', async () => {
     await expect(infer.run(['--model', 'm.safetensors', '--case', 'nowhere', '--out', 'o.nii.gz', '--keep-largest', 'WT,XX'])).rejects.toThrow(UsageError);
+  });
+
+  it('decides per region on the folds, adopting keep-largest only where it raises the mean Dice', () => {
+    const tumour: [number, number, number, number, number, number, number][] = [
+      [0, 0, 0, 4, 4, 3, 2],
+      [1, 1, 1, 3, 3, 2, 1],
+    ];
+    const gt = volume(tumour);
+    // Case 1: a false ED blob far away (removing it helps WT). Case 2: the same, and correct.
+    const withFp = volume([...tumour, [8, 0, 0, 10, 2, 2, 2]]);
+    const d = decideKeepLargest([
+      { pred: withFp, gt, dims },
+      { pred: gt.slice(), gt, dims },
+    ]);
+    expect(d.keepLargest).toEqual(['WT']);
+    const wt = d.trials[0]!;
+    // Case 1's WT Dice: 2·48 / (56 + 48) without, 1 with; case 2: 1 both ways.
+    expect(wt.diceWithout).toBeCloseTo((96 / 104 + 1) / 2, 12);
+    expect(wt.diceWith).toBe(1);
+    expect(d.trials.slice(1).map((t) => [t.region, t.adopted])).toEqual([
+      ['TC', false],
+      ['ET', false],
+    ]);
+    // A second, real lesion that the prediction finds: keeping the largest would lose it.
+    const two = volume([...tumour, [8, 0, 0, 10, 2, 2, 2]]);
+    expect(decideKeepLargest([{ pred: two.slice(), gt: two, dims }]).keepLargest).toEqual([]);
+    expect(() => decideKeepLargest([])).toThrow(/no cases/);
   });
 });
