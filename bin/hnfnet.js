@@ -1,14 +1,11 @@
 #!/usr/bin/env node
-// The package ships TypeScript sources; this launcher runs the CLI through tsx so that
-// an installed `hnfnet` and `npm run hnfnet` execute the very same code.
-import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+// The installed `hnfnet` runs the compiled CLI with plain node. In a checkout, build first
+// (`npm run build`) or run the sources through tsx: `npm run hnfnet -- <command>`.
+import { existsSync } from 'node:fs';
 
-const require = createRequire(import.meta.url);
-const here = dirname(fileURLToPath(import.meta.url));
-const tsxCli = require.resolve('tsx/cli');
-const main = join(here, '..', 'src', 'cli', 'main.ts');
-const r = spawnSync(process.execPath, [tsxCli, main, ...process.argv.slice(2)], { stdio: 'inherit' });
-process.exit(r.status ?? 1);
+const main = new URL('../dist/src/cli/main.js', import.meta.url);
+if (!existsSync(main)) {
+  console.error('hnfnet: dist/src/cli/main.js is missing: run `npm run build` (in a checkout, `npm run hnfnet -- <command>` runs the sources)');
+  process.exit(1);
+}
+await import(main.href);

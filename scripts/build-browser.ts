@@ -1,7 +1,7 @@
 /**
  * Browser bundles with esbuild: the library (`npm run build:browser` → dist/hnfnet.browser.js),
  * the browser test suite and the demo. Every bundle goes through `nodeFreePlugin`, which fails
- * the build when a Node-only module is reachable from the entry: DESIGN.md §1 keeps fs,
+ * the build when a Node-only module is reachable from the entry: docs/ARCHITECTURE.md keeps fs,
  * worker_threads and Dawn (`webgpu`) in `*.node.ts` files and src/cli, and a bundler that
  * silently stubs them would only fail later, in a user's browser.
  */
@@ -62,12 +62,12 @@ export const nodeFreePlugin: esbuild.Plugin = {
       const why = nodeOnlyReason(args.path);
       if (!why) return undefined;
       const from = args.importer ? path.relative(ROOT, args.importer) : '(entry)';
-      return { errors: [{ text: `browser bundle: ${from} imports ${why}; move that code to a *.node.ts file or src/cli (DESIGN.md §1)` }] };
+      return { errors: [{ text: `browser bundle: ${from} imports ${why}; move that code to a *.node.ts file or src/cli (docs/ARCHITECTURE.md, Layers)` }] };
     });
     // Resolved files, so that relative imports of Node-only files are caught whatever their spelling.
     build.onLoad({ filter: /\.[cm]?[jt]s$/ }, async (args) => {
       const why = nodeOnlyFile(args.path);
-      if (why) return { errors: [{ text: `browser bundle: reaches ${why}; only src/index.ts may import it (DESIGN.md §1)` }] };
+      if (why) return { errors: [{ text: `browser bundle: reaches ${why}; only src/index.ts may import it (docs/ARCHITECTURE.md, Layers)` }] };
       if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
       const use = bareProcessUse(await readFile(args.path, 'utf8'));
       if (!use) return undefined;
@@ -81,8 +81,11 @@ export interface BundleOptions {
   /** Where to write it; without one, the bundle stays in memory. */
   outfile?: string;
   minify?: boolean;
-  /** Inline source map (for in-memory bundles served by tests and the demo server). */
-  sourcemap?: boolean;
+  /**
+   * true: an inline source map (for in-memory bundles served by tests and the demo server);
+   * 'external': a `.js.map` beside the outfile, with the sources inlined (the published bundles).
+   */
+  sourcemap?: boolean | 'external';
 }
 
 export interface Bundle {
@@ -104,7 +107,7 @@ export async function bundleForBrowser(entry: string, opts: BundleOptions = {}):
     write: false,
     metafile: true,
     minify: opts.minify ?? false,
-    sourcemap: opts.sourcemap ? 'inline' : false,
+    sourcemap: opts.sourcemap === 'external' ? 'external' : opts.sourcemap ? 'inline' : false,
     logLevel: 'silent',
     absWorkingDir: ROOT,
     plugins: [nodeFreePlugin],
@@ -114,7 +117,7 @@ export async function bundleForBrowser(entry: string, opts: BundleOptions = {}):
   if (!out) throw new Error(`esbuild produced no JavaScript for ${entry}`);
   if (opts.outfile) {
     await mkdir(path.dirname(opts.outfile), { recursive: true });
-    await writeFile(opts.outfile, out.contents);
+    for (const f of result.outputFiles) await writeFile(f.path, f.contents);
   }
   return { code: out.text, inputs: Object.keys(result.metafile.inputs) };
 }
@@ -131,16 +134,23 @@ export function describeBuildError(e: unknown): string {
   return errors.map((m) => (m.location ? `${m.location.file}:${m.location.line}: ${m.text}` : m.text)).join('\n');
 }
 
+/** The two published bundles, each with its source map; returns one line per bundle for the log. */
+export async function buildBrowserBundles(): Promise<string[]> {
+  const lines: string[] = [];
+  for (const [entry, outfile] of [
+    [LIBRARY_ENTRY, LIBRARY_OUTFILE],
+    [SEGMENTER_ENTRY, SEGMENTER_OUTFILE],
+  ] as const) {
+    const t0 = performance.now();
+    const b = await bundleForBrowser(entry, { outfile, minify: outfile === SEGMENTER_OUTFILE, sourcemap: 'external' });
+    lines.push(`${path.relative(ROOT, outfile)}: ${(b.code.length / 1024).toFixed(0)} KiB from ${b.inputs.length} files in ${(performance.now() - t0).toFixed(0)} ms`);
+  }
+  return lines;
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   try {
-    for (const [entry, outfile] of [
-      [LIBRARY_ENTRY, LIBRARY_OUTFILE],
-      [SEGMENTER_ENTRY, SEGMENTER_OUTFILE],
-    ] as const) {
-      const t0 = performance.now();
-      const b = await bundleForBrowser(entry, { outfile, minify: outfile === SEGMENTER_OUTFILE });
-      console.log(`${path.relative(ROOT, outfile)}: ${(b.code.length / 1024).toFixed(0)} KiB from ${b.inputs.length} files in ${(performance.now() - t0).toFixed(0)} ms`);
-    }
+    for (const line of await buildBrowserBundles()) console.log(line);
   } catch (e) {
     console.error(describeBuildError(e));
     process.exit(1);

@@ -17,8 +17,9 @@ export async function cliDocs(): Promise<string> {
     '',
   ];
   for (const name of Object.keys(commands).sort()) {
-    const c = await commands[name]!();
-    parts.push(`## ${name}`, '', c.summary, '', '```', c.usage, '```', '');
+    const entry = commands[name]!;
+    const c = await entry.load();
+    parts.push(`## ${name}`, '', entry.summary, '', '```', c.usage, '```', '');
   }
   return parts.join('\n');
 }

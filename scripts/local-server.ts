@@ -41,7 +41,15 @@ export function contentType(name: string): string {
 export async function startLocalServer(handler: Handler, opts: { host?: string; port?: number } = {}): Promise<LocalServer> {
   const host = opts.host ?? '127.0.0.1';
   const server = createServer((req, res) => {
-    const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    let pathname: string;
+    try {
+      pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    } catch {
+      // A malformed path (a broken percent-encoding such as %E0%A4%A) is the client's error;
+      // thrown here it would end the process and every later request with it.
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request: the path is not valid percent-encoded UTF-8');
+      return;
+    }
     Promise.resolve()
       .then(() => handler(pathname))
       .then((r) => {

@@ -6,3 +6,5 @@ import './tensor/device.node.js';
 export * from './core.js';
 // Node additions of the data pipeline: paths, case folders, worker-thread loaders.
 export * from './data/index.node.js';
+// Training runs in a folder: checkpoints, the log, the run lock.
+export * from './train/index.node.js';

@@ -1,8 +1,12 @@
 /**
  * The demo page: the segmenter mounted full-page. Query parameters set its options, so a link
- * (or a test) can ask for a particular run, e.g. `?case=phantom&phantomSize=48&trainSteps=2`.
+ * (or a test) can ask for a particular run, e.g. `?case=phantom&phantomSize=48&weights=none&trainSteps=2`.
+ * Without `weights=` the page loads the shipped weights.
  */
 import { mountSegmenter, type SegmenterOptions } from './segmenter.js';
+
+/** Served by web/serve.ts from models/ (models/README.md). */
+const SHIPPED_WEIGHTS_URL = 'models/hnfnetv2-web-brats18.safetensors';
 
 const q = new URLSearchParams(location.search);
 const num = (k: string): number | undefined => (q.has(k) && Number.isFinite(Number(q.get(k))) ? Number(q.get(k)) : undefined);
@@ -20,7 +24,9 @@ set('window', num('window'));
 set('overlap', num('overlap'));
 set('viewSize', num('viewSize'));
 if (q.get('case') === 'phantom') options.initialCase = 'phantom';
-if (q.has('weights')) options.weightsUrl = q.get('weights')!;
+// The shipped weights unless the link names others, or `weights=none` (train on phantoms in the page).
+const weights = q.get('weights') ?? SHIPPED_WEIGHTS_URL;
+if (weights !== 'none') options.weightsUrl = weights;
 if (q.has('tta')) options.tta = q.get('tta') !== '0';
 
 const app = document.getElementById('app');

@@ -9,9 +9,10 @@ import { LimitError } from '../src/tensor/errors.js';
 import { setDefaultDevice } from '../src/tensor/tensor.js';
 import type { BratsCase } from '../src/data/brats-case.js';
 import type { Dims3 } from '../src/data/volume.js';
+import type { Region } from '../src/data/regions.js';
 import { presetConfig, type ModelConfig } from '../src/hnfnet/config.js';
 import type { SegmentationModel } from '../src/hnfnet/build.js';
-import { segmentCase } from '../src/hnfnet/inferencer.js';
+import { segmentCase } from '../src/infer/inferencer.js';
 import { loadModelFromWeights, saveWeights } from '../src/hnfnet/weights.js';
 import { dice } from '../src/eval/dice.js';
 import { regionMasks } from '../src/eval/masks.js';
@@ -24,7 +25,7 @@ import { injectStyles } from './styles.js';
 import { timingTable } from './timing-table.js';
 import { trainOnPhantoms } from './train-demo.js';
 import { LABEL_COLOURS, LABEL_NAMES, SliceViewer, labelCentre } from './viewer.js';
-import { fittingWindow, windowOptions, type WindowOption } from '../src/hnfnet/window-fit.js';
+import { fittingWindow, windowOptions, type WindowOption } from '../src/infer/window-fit.js';
 
 export interface SegmenterOptions {
   /** A WebGPU device of the host page's to share; by default the segmenter opens its own. */
@@ -62,7 +63,7 @@ export interface SegmenterResult {
   ms: number;
   timings: KernelTiming[];
   /** Dice of WT, TC, ET against the case's own segmentation, when it has one. */
-  dice: Record<'WT' | 'TC' | 'ET', number> | null;
+  dice: Record<Region, number> | null;
 }
 
 export interface Segmenter {
@@ -511,7 +512,7 @@ function signalWatch(signal: AbortSignal, onAbort: () => void): AbortSignal {
 }
 
 /** Dice of the nested regions, prediction against reference (both internal labels). */
-function regionDice(pred: Uint8Array, ref: Uint8Array): Record<'WT' | 'TC' | 'ET', number> {
+function regionDice(pred: Uint8Array, ref: Uint8Array): Record<Region, number> {
   // Internal labels keep ET at 3 (src/data's LABELS).
   const p = regionMasks(pred, 3);
   const r = regionMasks(ref, 3);

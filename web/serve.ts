@@ -30,6 +30,13 @@ export async function startDemoServer(opts: DemoServerOptions = {}): Promise<Loc
         });
         return { body: bundle.code, type: 'text/javascript; charset=utf-8' };
       }
+      // The shipped weights (models/README.md), which the page loads by default. Only plain
+      // file names under models/: nothing else of the tree is served.
+      const m = /^\/models\/([\w.-]+\.safetensors)$/.exec(p);
+      if (m) {
+        const body = await readFile(path.join(ROOT, 'models', m[1]!)).catch(() => null);
+        return body ? { body, type: 'application/octet-stream' } : null;
+      }
       return null;
     },
     { host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 },
@@ -45,7 +52,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   try {
     const s = await startDemoServer({ port: Number(arg('port') ?? 8080), host: arg('host') ?? '127.0.0.1' });
     console.log(`hnfnet demo: ${s.url}`);
-    console.log(`  a quick run: ${s.url}?case=phantom&phantomSize=48&trainSeconds=20&window=48`);
+    console.log(`  pick a case's four NIfTI files: it is segmented with the shipped weights (models/README.md)`);
+    console.log(`  a quick phantom run that trains in the page: ${s.url}?case=phantom&phantomSize=48&weights=none&trainSeconds=20&window=48`);
     console.log('  (Chrome/Edge 113+; on Linux start Chromium with --enable-unsafe-webgpu). Ctrl-C stops.');
   } catch (e) {
     console.error(describeBuildError(e));

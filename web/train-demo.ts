@@ -8,8 +8,8 @@ import type { Device } from '../src/browser.js';
 import { SameThreadLoader, phantomProvider } from '../src/data/loader.js';
 import { buildModel, type SegmentationModel } from '../src/hnfnet/build.js';
 import { presetConfig, type ModelConfig } from '../src/hnfnet/config.js';
-import { DEFAULT_SEG_LOSS } from '../src/hnfnet/loss.js';
-import { Trainer } from '../src/hnfnet/trainer.js';
+import { DEFAULT_SEG_LOSS } from '../src/train/loss.js';
+import { Trainer } from '../src/train/trainer.js';
 import { Adam } from '../src/nn/optim/adam.js';
 import { HnfnetError } from '../src/tensor/errors.js';
 

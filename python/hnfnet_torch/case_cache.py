@@ -3,7 +3,8 @@ the paper's recipe) into CACHE/<id>.images.npy, .mask.npy and .labels.npy, which
 and loader worker then memory-maps: a full BraTS training set (~1,250 cases, ~35 GB
 preprocessed) need not fit in each process's memory, and the next fold's run reuses the files.
 A case's sources (path, size, mtime) are recorded in CACHE/<id>.json, written last, so a
-half-written case or a changed source is preprocessed again."""
+half-written case or a changed source is preprocessed again. A case from a training bundle
+(bundle.py) brings its own stamp (its member's SHA-256) and its own loader instead."""
 import json
 import os
 
@@ -16,6 +17,8 @@ _PARTS = ('images', 'mask', 'labels')
 
 
 def _stamp(case):
+    if 'stamp' in case:
+        return case['stamp']
     paths = sorted(case['images'].values()) + ([case['seg']] if case['seg'] else [])
     return [[p, os.stat(p).st_size, os.stat(p).st_mtime_ns] for p in paths]
 
@@ -50,7 +53,7 @@ def prepare(cases, ids, cache_dir):
             continue
         if i % per_node != local:
             continue
-        images, mask, labels = preprocess(cases[cid])
+        images, mask, labels = cases[cid]['load']() if 'load' in cases[cid] else preprocess(cases[cid])
         _save(os.path.join(cache_dir, f'{cid}.images.npy'), images)
         _save(os.path.join(cache_dir, f'{cid}.mask.npy'), mask.astype(np.uint8))
         _save(os.path.join(cache_dir, f'{cid}.labels.npy'), labels if labels is not None else np.zeros(mask.shape, np.uint8))

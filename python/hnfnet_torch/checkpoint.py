@@ -1,6 +1,12 @@
-"""The trainer's checkpoint pair, crash-safe as src/cli/checkpoint-files.ts writes its own:
+"""The trainer's checkpoint pair, crash-safe as src/train/checkpoint-files.node.ts writes its own:
 RUN/last.safetensors (an hnfnet weights file) and RUN/last.train.pt (optimizer and run state,
-PyTorch's format), both carrying the run id and step so that a torn pair is detected."""
+PyTorch's format), both carrying the run id and step so that a torn pair is detected.
+
+The training state is read with torch.load(weights_only=True), so that a run folder from someone
+else cannot run code when resumed. torch 1.13's weights-only unpickler reads tensors, ints,
+strings, lists and dicts but no floats, so the state is stored as JSON (floats round-trip exactly
+through repr) beside a list of its tensors."""
+import json
 import os
 import sys
 
@@ -9,11 +15,45 @@ import torch
 from .safetensors_io import encode, load_file
 
 LAST, LAST_TRAIN, BEST = 'last.safetensors', 'last.train.pt', 'best.safetensors'
-STATE_FORMAT = 'hnfnet_torch-train-1'
+STATE_FORMAT = 'hnfnet_torch-train-2'
 
 
 class CheckpointError(RuntimeError):
     pass
+
+
+def _to_plain(v, tensors):
+    """A state tree as JSON data, its tensors set aside in `tensors` (tuples and non-string keys tagged)."""
+    if isinstance(v, torch.Tensor):
+        tensors.append(v.detach().cpu())
+        return {'__tensor__': len(tensors) - 1}
+    if isinstance(v, tuple):
+        return {'__tuple__': [_to_plain(x, tensors) for x in v]}
+    if isinstance(v, dict):
+        return {'__items__': [[_to_plain(k, tensors), _to_plain(x, tensors)] for k, x in v.items()]}
+    if isinstance(v, list):
+        return [_to_plain(x, tensors) for x in v]
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    raise TypeError(f'training state: cannot store a {type(v).__name__} ({v!r})')
+
+
+def _from_plain(v, tensors):
+    if isinstance(v, list):
+        return [_from_plain(x, tensors) for x in v]
+    if isinstance(v, dict):
+        if '__tensor__' in v:
+            return tensors[v['__tensor__']]
+        if '__tuple__' in v:
+            return tuple(_from_plain(x, tensors) for x in v['__tuple__'])
+        return {_from_plain(k, tensors): _from_plain(x, tensors) for k, x in v['__items__']}
+    return v
+
+
+def encode_state(state, f):
+    tensors = []
+    text = json.dumps(_to_plain(state, tensors))
+    torch.save({'format': STATE_FORMAT, 'state': text, 'tensors': tensors}, f)
 
 
 def _write_temp(path, write):
@@ -43,7 +83,7 @@ def write_last(out, model, w_meta, state):
     """Both temp files complete before either rename (as checkpoint-files.ts), so a kill leaves
     the previous pair whole or, between the renames, the new state complete in its temp file."""
     tw = _write_temp(os.path.join(out, LAST), lambda f: f.write(encode({k: v.detach().float().cpu() for k, v in model.state_dict().items()}, w_meta)))
-    tt = _write_temp(os.path.join(out, LAST_TRAIN), lambda f: torch.save(state, f))
+    tt = _write_temp(os.path.join(out, LAST_TRAIN), lambda f: encode_state(state, f))
     os.replace(tw, os.path.join(out, LAST))
     os.replace(tt, os.path.join(out, LAST_TRAIN))
     _sync_dir(out)
@@ -58,9 +98,12 @@ def _read_weights(path):
 
 def _read_state(path):
     try:
-        s = torch.load(path, map_location='cpu')
+        # weights_only: a run folder may come from someone else, and a full unpickle runs whatever
+        # the file holds. What write_last saves is plain tensors, numbers, strings, lists and dicts.
+        raw = torch.load(path, map_location='cpu', weights_only=True)
+        s = _from_plain(json.loads(raw['state']), raw['tensors']) if isinstance(raw, dict) and raw.get('format') == STATE_FORMAT else raw
     except Exception as e:
-        raise CheckpointError(f'{path} is not a complete training state ({type(e).__name__}: {e})') from e
+        raise CheckpointError(f'{path} is not a complete training state, or holds more than tensors and numbers ({type(e).__name__}: {e})') from e
     if not isinstance(s, dict) or s.get('format') != STATE_FORMAT:
         raise CheckpointError(f'{path} is not a training state of hnfnet_torch.train')
     return s

@@ -4,7 +4,7 @@ Mirrors src/hnfnet/config.ts; keep the two in step."""
 import copy
 import json
 
-PRESET_NAMES = ('unet3d', 'hnfnet', 'hnfnet-intra', 'hnfnetv2', 'tiny')
+PRESET_NAMES = ('unet3d', 'hnfnet', 'hnfnet-intra', 'hnfnetv2', 'hnfnetv2-web', 'tiny')
 
 _NORM = {'kind': 'instance', 'affine': True, 'eps': 1e-5}
 
@@ -12,7 +12,7 @@ _HNFNET = {
     'kind': 'hnfnet', 'inChannels': 4, 'outChannels': 3, 'stemChannels': 32,
     'encoderConvs': 1, 'decoderConvs': 2, 'widths': [32, 64, 128, 256], 'blocks': [1, 2, 2, 2],
     'intraSde': False, 'sdeReduction': 1, 'interSde': False, 'emaBases': 64, 'emaStages': 3,
-    'emaMomentum': 0.9, 'emaRenormalize': True, 'norm': _NORM,
+    'emaMomentum': 0.9, 'emaRenormalize': True, 'inputStride': 1, 'norm': _NORM,
 }
 
 _PRESETS = {
@@ -20,6 +20,10 @@ _PRESETS = {
     'hnfnet': _HNFNET,
     'hnfnet-intra': {**_HNFNET, 'intraSde': True},
     'hnfnetv2': {**_HNFNET, 'intraSde': True, 'interSde': True},
+    # Browser- and CPU-sized HNF-Netv2 (docs/ARCHITECTURE.md): a quarter of the widths, one block
+    # per branch, and the network run at half resolution inside (2 mm), logits brought back.
+    'hnfnetv2-web': {**_HNFNET, 'intraSde': True, 'interSde': True, 'stemChannels': 8, 'widths': [8, 16, 32, 64],
+                     'blocks': [1, 1, 1, 1], 'emaBases': 16, 'inputStride': 2},
     'tiny': {**_HNFNET, 'stemChannels': 4, 'widths': [4, 8, 16, 32], 'blocks': [1, 1, 1, 1], 'emaBases': 8, 'intraSde': True, 'interSde': True},
 }
 
@@ -79,6 +83,8 @@ def validate_config(cfg):
         raise ConfigError('model config: sdeReduction must be positive')
     if cfg['interSde'] and len(cfg['widths']) < 2:
         raise ConfigError('model config: interSde needs at least two PMF modules')
+    if cfg.get('inputStride', 1) not in (1, 2):
+        raise ConfigError(f'model config: inputStride must be 1 or 2, got {cfg.get("inputStride")!r}')
     _pos_int(cfg['emaBases'], 'emaBases')
     _pos_int(cfg['emaStages'], 'emaStages')
     if not 0 <= cfg['emaMomentum'] <= 1:
@@ -87,4 +93,4 @@ def validate_config(cfg):
 
 def size_multiple(cfg):
     n = len(cfg['widths'])
-    return 2 ** (n - 1) if cfg['kind'] == 'unet3d' else 2 ** n
+    return 2 ** (n - 1) if cfg['kind'] == 'unet3d' else 2 ** n * cfg.get('inputStride', 1)

@@ -1,6 +1,6 @@
 """BraTS cases for the PyTorch trainer: NIfTI reading (no nibabel on Debian's torch), the
 paper's preprocessing as src/data/preprocess.ts does it, five-fold splits in the MONAI
-split-file format src/hnfnet/splits.ts reads, and patch sampling with the paper's
+split-file format src/train/splits.ts reads, and patch sampling with the paper's
 augmentations (src/data/augment.ts). Arrays are [C, Z, Y, X] (x fastest), the TS layout, so
 weights trained here see volumes the way `hnfnet infer` feeds them."""
 import gzip
@@ -167,12 +167,19 @@ def read_labels(path, et_label):
 def preprocess(case, lower=0.5, upper=99.5):
     """The paper's preprocessing, as src/data/preprocess.ts: brain = nonzero in any modality;
     crop to its box; normalize_in_brain. Returns (images [4, Z, Y, X], mask, labels or None)."""
+    return preprocess_with_box(case, lower, upper)[:3]
+
+
+def preprocess_with_box(case, lower=0.5, upper=99.5):
+    """preprocess, plus where the crop came from: (images, mask, labels or None, box slices
+    [Z, Y, X], the source's shape [Z, Y, X])."""
     imgs = np.stack([read_nifti(case['images'][m]) for m in MODALITIES])
     mask = (imgs != 0).any(0)
     sl = brain_box(mask)
+    shape = mask.shape
     imgs, mask = imgs[(slice(None),) + sl], mask[sl]
     labels = read_labels(case['seg'], case['et'])[sl] if case['seg'] else None
-    return normalize_in_brain(imgs, mask, lower, upper), mask, labels
+    return normalize_in_brain(imgs, mask, lower, upper), mask, labels, sl, shape
 
 
 def regions(labels):

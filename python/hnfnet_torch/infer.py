@@ -1,5 +1,5 @@
 """Whole-case segmentation with the paper's inference recipe, step for step as `hnfnet infer`
-(src/hnfnet/inferencer.ts, sliding-window.ts, postprocess.ts): the same normalisation over the
+(src/infer/inferencer.ts, sliding-window.ts, postprocess.ts): the same normalisation over the
 whole volume, the same crop, the same windows (MONAI's starts, the last pulled inside), the
 same Gaussian blending, the same flips for test-time augmentation, the same threshold and ET
 rule. A model trained here and the same weights served by hnfnet give the same labels,

@@ -1,4 +1,4 @@
-"""The training loss as src/hnfnet/loss.ts computes it: MONAI's generalized Dice
+"""The training loss as src/train/loss.ts computes it: MONAI's generalized Dice
 (w_type square by default, batch=False, on sigmoid probabilities) plus BCE on logits."""
 import torch
 import torch.nn.functional as F

@@ -261,8 +261,15 @@ class HNFNet(nn.Module):
         self.decoder = nn.Sequential(*[ConvNormAct(nc, s, s, 3) for _ in range(cfg['decoderConvs'])])
         self.head = _conv(s, cfg['outChannels'], 1, bias=True)
 
-    def forward(self, x):
+    def forward(self, x, native=False):
+        """Logits on x's grid; with native=True (inputStride 2 only) on the grid the network
+        ran on, half x's, which is where training takes its loss (train.py, trainer.ts)."""
         _check_input(x, self.config, 'hnfnet')
+        full = x.shape[2:]
+        if self.config.get('inputStride', 1) == 2:
+            # Trilinear to half size (align_corners=False) is exactly a 2×2×2 mean: the same
+            # op on both sides, so the TS model needs no pooling kernel.
+            x = _upsample(x, [s // 2 for s in full])
         skip = self.stem(x)
         feats = [self.down(skip)]
         n = len(self.pmf_names)
@@ -273,7 +280,8 @@ class HNFNet(nn.Module):
         half = feats[0].shape[2:]
         joined = torch.cat([f if i == 0 else _upsample(f, half) for i, f in enumerate(feats)], 1)
         narrowed = self.up(self.ema(joined))
-        return self.head(self.decoder(_upsample(narrowed, skip.shape[2:]) + skip))
+        y = self.head(self.decoder(_upsample(narrowed, skip.shape[2:]) + skip))
+        return y if native or y.shape[2:] == full else _upsample(y, full)
 
 
 class UNet3d(nn.Module):

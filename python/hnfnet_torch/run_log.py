@@ -1,4 +1,4 @@
-"""RUN/log.jsonl in the record format of src/cli/run-log.ts, so `hnfnet plot RUN` draws a twin run."""
+"""RUN/log.jsonl in the record format of src/train/run-log.node.ts, so `hnfnet plot RUN` draws a twin run."""
 import datetime
 import json
 import math

@@ -1,5 +1,5 @@
 """Data-parallel training of the hnfnet models with the paper's recipe (the defaults of
-`hnfnet train`, src/hnfnet/train-config.ts), over any number of GPUs or nodes:
+`hnfnet train`, src/train/config.ts), over any number of GPUs or nodes:
 
     torchrun --nproc_per_node=8 -m hnfnet_torch.train --data DIR --out RUN --model hnfnetv2 --fold 0
     torchrun --nproc_per_node=8 -m hnfnet_torch.train --out RUN --resume
@@ -31,14 +31,17 @@ import traceback
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .config import parse_config, size_multiple, PRESET_NAMES
 from . import case_cache
 from .batches import StepBatches, loader
+from .bundle import Bundle
 from .data import DEFAULT_AUGMENT, find_cases, folds_from_split_file, kfold_assignment, write_split_file
 from .checkpoint import BEST, LAST, STATE_FORMAT, CheckpointError, read_last, write_last, write_weights
 from .loss import segmentation_loss
+from .recipe import read_recipe
 from .model import EMAUnit, build_model
 from .run_log import LOG, RunLog, now
 from .validate import validate
@@ -50,13 +53,16 @@ DEFAULTS = {
     'lr': 1e-3, 'weight_decay': 1e-5, 'warmup_epochs': 5, 'power': 0.9, 'foreground_prob': 1 / 3,
     'no_augment': False, 'amp': False,
     'val_every': 5, 'val_window': None, 'val_overlap': 0.25, 'val_tta': 1, 'val_threshold': 0.5, 'val_max_cases': None,
-    'resume': False, 'stop_after': None, 'cache': None, 'workers': None,
+    'resume': False, 'stop_after': None, 'cache': None, 'workers': None, 'config': None,
+    'bundle': None, 'minutes': None, 'then_all_cases': False,
 }
 # Options of one invocation, not of the run.
-SESSION = ('resume', 'stop_after', 'workers')
-# What a resume may change, as RESUME_MUTABLE in src/cli/train-run.ts (plus where the data and run
+SESSION = ('resume', 'stop_after', 'workers', 'config', 'minutes', 'then_all_cases')
+# What a resume may change, as RESUME_MUTABLE in src/train/run.node.ts (plus where the data and run
 # now live: the case lists are checked instead).
-RESUME_MUTABLE = ('data', 'out', 'val_max_cases', 'cache') + SESSION
+RESUME_MUTABLE = ('data', 'bundle', 'out', 'val_max_cases', 'cache') + SESSION
+# Where --then-all-cases trains its second run, inside RUN.
+ALL_CASES = 'all-cases'
 
 
 def learning_rate(step, base_lr, epochs, warmup_epochs, power, steps_per_epoch, per_step=True):
@@ -91,7 +97,7 @@ def train_step(model, opt, x, target, lr, loss_cfg=None, accumulate=1):
             # Gradients are reduced over the ranks once, in the last micro-batch's backward.
             skip_sync = isinstance(model, DDP) and m < accumulate - 1
             with model.no_sync() if skip_sync else contextlib.nullcontext():
-                loss, dice, bce = segmentation_loss(model(xm), tm, **(loss_cfg or {}))
+                loss, dice, bce = segmentation_loss(*native_outputs(model, xm, tm), **(loss_cfg or {}))
                 (loss if accumulate == 1 else loss / accumulate).backward()
             stats.append(torch.stack([loss, dice, bce]).detach().float())
         for u in units:
@@ -101,6 +107,18 @@ def train_step(model, opt, x, target, lr, loss_cfg=None, accumulate=1):
             u.pending = None
     opt.step()
     return tuple(torch.stack(stats).mean(0))
+
+
+def native_outputs(model, x, target):
+    """(logits, target) where the loss is taken. A model with inputStride 2 runs at half
+    resolution: its logits are compared there with the regions brought down by the same 2×2×2
+    mean (fractions), so no step pays for full-resolution logits and their gradient (2.2×
+    cheaper on a CPU at 128³)."""
+    core = model.module if isinstance(model, DDP) else model
+    if core.config.get('inputStride', 1) == 1:
+        return model(x), target
+    y = model(x, native=True)
+    return y, F.interpolate(target, size=tuple(y.shape[2:]), mode='trilinear', align_corners=False)
 
 
 def rank_slots(batch, accumulate, world, rank):
@@ -145,7 +163,9 @@ def _parser():
     # explicitly can be told apart: a resume refuses explicit changes to the run's settings.
     ap = argparse.ArgumentParser(prog='python -m hnfnet_torch.train', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add = ap.add_argument
+    add('--config', help='a training config file of `hnfnet train` (e.g. ../configs/brats18-web.json); flags override it')
     add('--data', help='folder of BraTS case folders (a resume takes the run\'s)')
+    add('--bundle', help='training bundle (python3 -m hnfnet_torch.pack) to train from instead of --data')
     add('--out', required=True, help='run folder')
     add('--model', help=f'preset ({", ".join(PRESET_NAMES)}) or a model-config JSON file (default hnfnetv2)')
     add('--fold', type=int, help='held-out fold, validated on (default: train on all, no validation)')
@@ -174,6 +194,10 @@ def _parser():
     add('--workers', type=int, help='loader processes preparing batches per rank (default: half the CPUs per rank, at most 4)')
     add('--resume', action='store_true', default=None, help='continue RUN from its last checkpoint, exactly')
     add('--stop-after', type=int, help='stop (with a checkpoint) after N steps of this session')
+    add('--minutes', type=float, help='wall-clock budget of this session: training stops after the step that reaches it, '
+        'then the held-out fold is validated (if it was not on that step) and the checkpoint written')
+    add('--then-all-cases', action='store_true', default=None, help=f'with --fold and --minutes: the fold\'s run takes at most '
+        f'half the budget, then a second run with the same settings trains on every case, no validation, in RUN/{ALL_CASES} for the rest')
     return ap
 
 
@@ -188,6 +212,8 @@ def _cube(v, flag):
 def parse_args(argv):
     """(args namespace, checkpoint (tensors, state) or None)."""
     given = {k: v for k, v in vars(_parser().parse_args(argv)).items() if v is not None}
+    if 'config' in given:
+        given = {**read_recipe(given['config']), **given}
     for k, flag in (('patch', '--patch'), ('val_window', '--val-window')):
         if k in given:
             given[k] = _cube(given[k], flag)
@@ -198,14 +224,26 @@ def parse_args(argv):
         changed = [f'--{k.replace("_", "-")} (run: {saved.get(k)!r}, given: {v!r})' for k, v in given.items() if k not in RESUME_MUTABLE and saved.get(k) != v]
         if changed:
             raise SystemExit(f'--resume continues the run with its own settings; these differ: {"; ".join(changed)}. Start a new run (another --out) to change them.')
+        # The data may have moved between a folder and a bundle: the one given replaces the run's.
+        if 'data' in given or 'bundle' in given:
+            saved = {k: v for k, v in saved.items() if k not in ('data', 'bundle')}
         a = {**DEFAULTS, **saved, **given}
     else:
         a = {**DEFAULTS, **given}
-        if a['data'] is None:
-            raise SystemExit('--data is required (except with --resume)')
+        if (a['data'] is None) == (a['bundle'] is None):
+            raise SystemExit('one of --data and --bundle is required (except with --resume)')
         if os.path.exists(os.path.join(a['out'], LAST)):
             raise SystemExit(f'{a["out"]} already holds a checkpoint; pass --resume to continue that run, or choose another --out')
+    if given.get('data') and given.get('bundle'):
+        raise SystemExit('--data and --bundle: give one of them')
     a = argparse.Namespace(**a)
+    if a.minutes is not None and not a.minutes > 0:
+        raise SystemExit(f'--minutes must be positive, got {a.minutes}')
+    if a.then_all_cases:
+        if a.fold is None or a.minutes is None:
+            raise SystemExit('--then-all-cases follows a run on a fold (--fold) within a budget (--minutes)')
+        if os.path.exists(os.path.join(a.out, ALL_CASES, LAST)):
+            raise SystemExit(f'--then-all-cases: {os.path.join(a.out, ALL_CASES)} already holds a checkpoint; resume it on its own (--out {os.path.join(a.out, ALL_CASES)} --resume)')
     if a.workers is not None and a.workers < 0:
         raise SystemExit(f'--workers must be 0 or more, got {a.workers}')
     for k in ('epochs', 'batch', 'accumulate', 'val_every', 'folds', 'steps_per_epoch', 'val_max_cases', 'stop_after'):
@@ -244,7 +282,41 @@ def main(argv=None):
 
 def _main(argv):
     a, ckpt = parse_args(argv)
+    t_start = time.time()
     rank, world, device = setup_distributed()
+    if not a.then_all_cases:
+        result = _run(a, ckpt, rank, world, device, None if a.minutes is None else t_start + 60 * a.minutes)
+    else:
+        result = _run(a, ckpt, rank, world, device, t_start + 30 * a.minutes)
+        # The second run reads the first one's cache: no case is unpacked or preprocessed twice.
+        everything = argparse.Namespace(**{**vars(a), 'fold': None, 'val_max_cases': None, 'resume': False, 'stop_after': None,
+                                           'out': os.path.join(a.out, ALL_CASES), 'cache': a.cache or os.path.join(a.out, 'preprocessed')})
+        if time.time() < t_start + 60 * a.minutes:
+            result = {**result, 'all_cases': _run(everything, None, rank, world, device, t_start + 60 * a.minutes)}
+        else:
+            result = {**result, 'all_cases': None}
+            if rank == 0:
+                print(f'--then-all-cases: no time left of --minutes {a.minutes:g} for the run on every case', file=sys.stderr)
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return result
+
+
+def _cases(a):
+    """{id: case} with segmentations, from --bundle or --data."""
+    if a.bundle:
+        cases = Bundle(a.bundle).training_cases()
+        if not cases:
+            raise SystemExit(f'{a.bundle}: no case in it has a segmentation')
+        return cases
+    cases = {k: v for k, v in find_cases(a.data).items() if v['seg']}
+    if not cases:
+        raise SystemExit(f'{a.data}: no BraTS cases with segmentations found')
+    return cases
+
+
+def _run(a, ckpt, rank, world, device, deadline):
+    """One run into a.out, to its last epoch, --stop-after or `deadline` (time.time() seconds)."""
     if a.batch % (world * a.accumulate):
         raise SystemExit(f'--batch {a.batch} must be a multiple of {world} rank(s) × --accumulate {a.accumulate} (equal micro-batches on every rank)')
     if ckpt:
@@ -262,15 +334,12 @@ def _main(argv):
         if any(s % mult for s in size):
             raise SystemExit(f'{what} {"×".join(map(str, size))}: every side must be a multiple of {mult} for {preset}')
 
-    cases = find_cases(a.data)
-    cases = {k: v for k, v in cases.items() if v['seg']}
-    if not cases:
-        raise SystemExit(f'{a.data}: no BraTS cases with segmentations found')
+    cases = _cases(a)
     folds = folds_from_split_file(a.split_file, cases) if a.split_file else kfold_assignment(list(cases), a.folds, a.seed)
     train_ids = [cid for cid, f in zip(cases, folds) if a.fold is None or f != a.fold]
     held_out = [cid for cid, f in zip(cases, folds) if a.fold is not None and f == a.fold]
     if ckpt and (ckpt[1]['cases']['train'] != train_ids or ckpt[1]['cases']['val'] != held_out):
-        raise SystemExit(f'--resume: {a.data} no longer splits into the cases the run was trained on '
+        raise SystemExit(f'--resume: {a.bundle or a.data} no longer splits into the cases the run was trained on '
                          f'({len(ckpt[1]["cases"]["train"])} train / {len(ckpt[1]["cases"]["val"])} validation then, {len(train_ids)} / {len(held_out)} now)')
     val_ids = held_out if a.val_max_cases is None else held_out[:a.val_max_cases]
     os.makedirs(a.out, exist_ok=True)
@@ -280,11 +349,14 @@ def _main(argv):
     t_pre = time.time()
     made, reused = case_cache.prepare(cases, train_ids + val_ids, cache)
     if rank == 0:
-        print(f'preprocessed {made} case(s) into {cache} in {time.time() - t_pre:.1f} s ({reused} already there)', file=sys.stderr)
+        print(f'{"unpacked" if a.bundle else "preprocessed"} {made} case(s) into {cache} in {time.time() - t_pre:.1f} s ({reused} already there)', file=sys.stderr)
     # Each rank validates its share of the held-out cases, read from the cache when it is their turn.
     def val_cases():
         return (case_cache.load(cache, cid)[::2] for cid in val_ids[rank::world])
 
+    if device.type == 'cuda':
+        # Patches and windows have one size: cuDNN's autotuner picks the fastest 3D convolutions once.
+        torch.backends.cudnn.benchmark = True
     torch.manual_seed(a.seed)
     model = build_model(config).to(device).train()
     opt = make_optimizer(model, a.lr, weight_decay=a.weight_decay)
@@ -326,6 +398,22 @@ def _main(argv):
     batches = StepBatches(cache, train_ids, slots, a.batch, spe, a.patch, a.seed, a.foreground_prob, None if a.no_augment else DEFAULT_AUGMENT)
     last = total if a.stop_after is None else min(total, step + a.stop_after)
     reason, epoch_stats, t0 = 'finished' if last == total else 'stop-after', [], time.time()
+    first_step, train_seconds, last_val = step, 0.0, None
+
+    def run_validation():
+        nonlocal best, last_val
+        done = step // spe
+        val = {'epoch': done, 'step': step, **validate(model, val_cases(), tuple(window[::-1]), a.val_overlap, a.val_tta, a.val_threshold, device, world)}
+        improved = best is None or val['mean'] > best['mean']
+        if improved:
+            best = val
+            if rank == 0:
+                write_weights(os.path.join(a.out, BEST), model, weights_meta('best', val))
+        if log:
+            log.append({'type': 'val', 'step': step, 'epoch': done, 'dice': val['dice'], 'mean': val['mean'], 'cases': val['cases'], 'seconds': val['seconds'], 'best': improved})
+        last_val = val
+        return val, improved
+
     t_step = time.time()
     for x, t in loader(batches, step, last, a.workers if a.workers is not None else default_workers(world)):
         epoch = step // spe
@@ -333,10 +421,15 @@ def _main(argv):
         lr = learning_rate(step, a.lr, a.epochs, a.warmup_epochs, a.power, spe)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.amp and device.type == 'cuda'):
             stats = torch.stack(train_step(ddp, opt, x, t, lr, accumulate=a.accumulate))
+        # Out of time on any rank stops every rank at this step (clocks differ by a little).
+        out_of_time = deadline is not None and time.time() >= deadline
         if world > 1:
             # Logged as the whole batch's loss, whatever the rank count.
+            stats = torch.cat([stats.float(), torch.tensor([float(out_of_time)], device=stats.device)])
             dist.all_reduce(stats)
             stats /= world
+            out_of_time = bool(stats[3] > 0)
+            stats = stats[:3]
         loss, dice, bce = stats.tolist()
         if not math.isfinite(loss):
             raise SystemExit(f'training step {step + 1}: the loss is {loss} (dice {dice}, bce {bce}); stopping (the last checkpoint is from before it)')
@@ -346,20 +439,17 @@ def _main(argv):
             # Seconds from the previous step's end: the step itself, plus any wait for the loader.
             log.append({'type': 'step', 'step': step, 'epoch': epoch, 'loss': loss, 'dice_loss': dice, 'bce': bce, 'lr': lr,
                         'seconds': time.time() - t_step, 'live_bytes': torch.cuda.memory_allocated(device) if device.type == 'cuda' else 0})
+        train_seconds += time.time() - t_step
         t_step = time.time()
+        if out_of_time and step < total:
+            reason = 'time-budget'
+            break
         if step % spe:
             continue
         done = step // spe
         val = None
         if val_ids and (done % a.val_every == 0 or step == total):
-            val = {'epoch': done, 'step': step, **validate(model, val_cases(), tuple(window[::-1]), a.val_overlap, a.val_tta, a.val_threshold, device, world)}
-            improved = best is None or val['mean'] > best['mean']
-            if improved:
-                best = val
-                if rank == 0:
-                    write_weights(os.path.join(a.out, BEST), model, weights_meta('best', val))
-            if log:
-                log.append({'type': 'val', 'step': step, 'epoch': done, 'dice': val['dice'], 'mean': val['mean'], 'cases': val['cases'], 'seconds': val['seconds'], 'best': improved})
+            val, improved = run_validation()
         if rank == 0:
             means = np.mean(epoch_stats, 0).tolist()
             line = {'epoch': done, 'step': step, 'loss': means[0], 'dice': means[1], 'bce': means[2], 'lr': lr, 'seconds': time.time() - t0}
@@ -368,10 +458,17 @@ def _main(argv):
             print(json.dumps(line), flush=True)
         epoch_stats, t0 = [], time.time()
         save_last()
+        t_step = time.time()  # a step's seconds leave out the validation and checkpoint before it
+    # Training steps (and waits for the loader) only: validations and checkpoints are not in it.
+    steps_per_s = (step - first_step) / max(1e-9, train_seconds)
+    if reason == 'time-budget' and val_ids and (last_val is None or last_val['step'] != step):
+        # The budget ends the run wherever it is: the fold's Dice is measured on these weights.
+        run_validation()
     save_last()
     if log:
         log.append({'type': 'stop', 'step': step, 'reason': reason, 'time': now()})
         log.close()
+        print(f'{reason} at step {step}/{total}: {step - first_step} step(s) this session, {steps_per_s:.3g} steps/s', file=sys.stderr)
         if best:
             print(f'best mean Dice {best["mean"]:.4f} after epoch {best["epoch"]} ({os.path.join(a.out, BEST)})', file=sys.stderr)
     if dist.is_initialized():
@@ -382,8 +479,8 @@ def _main(argv):
         dist.barrier()
         del ddp
         gc.collect()
-        dist.destroy_process_group()
-    return {'reason': reason, 'step': step, 'best': best, 'run': run_id}
+    return {'reason': reason, 'step': step, 'best': best, 'run': run_id, 'steps_per_s': steps_per_s,
+            'val': last_val if last_val and last_val['step'] == step else None}
 
 
 if __name__ == '__main__':

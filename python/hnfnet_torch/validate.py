@@ -1,4 +1,4 @@
-"""Validation during training, as src/hnfnet/validate.ts: each held-out case whole (brain-cropped,
+"""Validation during training, as src/train/validate.ts: each held-out case whole (brain-cropped,
 as preprocessed) through the sliding window in eval mode, Dice per region, summed over ranks."""
 import time
 

@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 import torch  # noqa: E402
 
 from hnfnet_torch import load_file, load_weights, segmentation_loss  # noqa: E402
+from hnfnet_torch.train import native_outputs  # noqa: E402
 
 
 def max_abs(t):
@@ -51,7 +52,7 @@ def main():
         t0 = time.time()
         model.train()
         target = case['target'].to(dtype)
-        loss, dice, bce = segmentation_loss(model(x), target)
+        loss, dice, bce = segmentation_loss(*native_outputs(model, x, target))
         loss.backward()
         res['loss'] = {k: {'twin': float(v), 'ts': float(case[k])} for k, v in (('loss', loss), ('dice', dice), ('bce', bce))}
         grads = {}

@@ -29,6 +29,7 @@ import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 
 from hnfnet_torch import build_model, load_file, preset_config  # noqa: E402
+from hnfnet_torch.checkpoint import _read_state as read_state  # noqa: E402
 from hnfnet_torch.train import main, make_optimizer, rank_slots, train_step, wrap  # noqa: E402
 
 LR = 1e-3
@@ -80,7 +81,7 @@ def check_resume(data, work):
     at_stop = load_file(os.path.join(resumed, 'last.safetensors'))[0]
     res['session2'] = ok(['--out', resumed, '--resume', '--stop-after', '1'])
     res['session3'] = ok(['--out', resumed, '--resume'])
-    a, b = (torch.load(os.path.join(d, 'last.train.pt')) for d in (straight, resumed))
+    a, b = (read_state(os.path.join(d, 'last.train.pt')) for d in (straight, resumed))
     wa, wb = (load_file(os.path.join(d, 'last.safetensors'))[0] for d in (straight, resumed))
     res['weights_unequal'] = unequal(wa, wb)
     res['weight_names'] = sorted(wa)
@@ -131,7 +132,7 @@ def check_refused(data, work, common):
                                         shutil.copy(os.path.join(work, 'step4.train.pt'), os.path.join(d, 'last.train.pt'))))
     result, error, stderr = run(['--out', rec, '--resume'])
     recovered = {'error': error, 'stderr': stderr, 'step': result and result['step'], 'tmp_left': os.path.exists(os.path.join(rec, 'last.train.pt.tmp')),
-                 'state_step': torch.load(os.path.join(rec, 'last.train.pt'))['step']}
+                 'state_step': read_state(os.path.join(rec, 'last.train.pt'))['step']}
     return res, recovered
 
 

@@ -31,7 +31,6 @@ function fmtErr(x: number): string {
 }
 
 export const command: Command = {
-  summary: 'run conformance cases (JSON, see shared/conformance/SCHEMA.md) on the GPU',
   usage: 'hnfnet conformance <case.json | folder> ...',
   async run(argv) {
     if (argv.length === 0) throw new UsageError(`usage: ${this.usage}`);

@@ -1,11 +1,15 @@
-import { stat, writeFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { Command } from './commands.js';
 import { UsageError, checkKnown, optNumber, optString, parseArgs } from './args.js';
 import { readNiftiFile } from '../data/nifti-file.node.js';
 import type { Volume } from '../data/volume.js';
+import { DataError } from '../data/errors.js';
 import { REPORT_FORMATS, aggregate, aggregateLesionWise, caseId, caseJson, evaluateLesionWise, evaluateRegions, formatReport, matchCases } from '../eval/index.js';
 import type { CaseMetrics, CaseResult, EvaluationReport, LesionWiseCase, ReportFormat, Shape3, Spacing3 } from '../eval/index.js';
 import { findSegmentations } from '../eval/case-files.node.js';
+import { ArgumentError, ShapeError } from '../tensor/errors.js';
+import { refuseInputOverwrite } from './output-guard.js';
+import { probeOutputFile, writeOutputFile } from '../data/atomic-write.node.js';
 
 const USAGE = `hnfnet eval --pred <file|folder> --gt <file|folder> [--metrics legacy|lesionwise|both] [--et-label 4|3]
             [--format table|csv|json] [--out FILE]
@@ -65,8 +69,8 @@ function parse(argv: string[]): Options {
     throw new UsageError(`hnfnet eval: --metrics must be one of ${METRIC_SETS.join(', ')}, got "${metrics}"`);
   }
   const etLabel = optNumber(a, 'et-label');
-  if (etLabel !== undefined && (!Number.isInteger(etLabel) || etLabel <= 0 || etLabel === 1 || etLabel === 2)) {
-    throw new UsageError(`hnfnet eval: --et-label must be a positive integer other than 1 and 2 (4 or 3), got ${etLabel}`);
+  if (etLabel !== undefined && etLabel !== 3 && etLabel !== 4) {
+    throw new UsageError(`hnfnet eval: --et-label must be 4 (BraTS 2018-2021) or 3 (BraTS 2023), got ${etLabel}`);
   }
   const format = optString(a, 'format');
   if (format !== undefined && !(REPORT_FORMATS as readonly string[]).includes(format)) {
@@ -93,42 +97,62 @@ function labelsOf(data: Float32Array): number[] {
 }
 
 /**
- * A wrong ET label does not fail, it silently scores ET as two empty masks (Dice 1), so warn
- * when the ground truth looks like the other BraTS labelling or holds labels no region uses.
+ * A label map holds integers. Values between them (a probability map, or an image resampled with
+ * linear interpolation) would be rounded into labels they are not, so such a file is refused.
+ * Stored floats a rounding error off an integer (scl_slope) are fine.
  */
-function labelWarnings(gt: Volume, etLabel: number): string[] {
-  const labels = labelsOf(gt.data);
+function checkIntegerLabels(v: Volume, role: string): void {
+  const d = v.data;
+  for (let i = 0; i < d.length; i++) {
+    const x = d[i]!;
+    if (Math.abs(x - Math.round(x)) > 1e-3) {
+      throw new DataError(v.name, `${role} is not a label map: voxel ${i} holds ${x}, and labels are integers (a probability map or an interpolated image? threshold or resample it with nearest neighbour first)`);
+    }
+  }
+}
+
+/**
+ * A wrong ET label does not fail, it silently scores ET as two empty masks (Dice 1), and any
+ * other unknown label is counted as background: warn when either side looks like the other BraTS
+ * labelling or holds labels no region uses.
+ */
+function labelWarnings(v: Volume, etLabel: number, role: string): string[] {
+  const labels = labelsOf(v.data).map(Math.round);
   const known = new Set([0, 1, 2, etLabel]);
-  const other = labels.filter((l) => !known.has(l));
+  const other = [...new Set(labels.filter((l) => !known.has(l)))];
   if (other.length === 0) return [];
   const hint = etLabel === 4 && other.includes(3) ? ' (BraTS 2023 labels? pass --et-label 3)' : etLabel === 3 && other.includes(4) ? ' (BraTS 2018-2021 labels? pass --et-label 4)' : '';
-  return [`${gt.name}: labels [${other.join(', ')}] belong to no region with ET = ${etLabel}${hint}`];
+  return [`${v.name} (${role}): labels [${other.join(', ')}] belong to no region with ET = ${etLabel}${hint}; they count as background`];
 }
 
 async function evaluatePair(predPath: string, gtPath: string, o: Options, metrics: MetricSet, warn: (s: string) => void): Promise<Omit<CaseResult, 'id'>> {
   const etLabel = o.etLabel ?? (isBrats2023(gtPath) ? 3 : 4);
   const [gt, pred] = await Promise.all([readNiftiFile(gtPath, { nonFinite: 'error' }), readNiftiFile(predPath, { nonFinite: 'error' })]);
   if (gt.dims.some((d, i) => d !== pred.dims[i])) {
-    throw new Error(`prediction ${predPath} has shape ${fmtDims(pred)} but ground truth ${gtPath} has shape ${fmtDims(gt)} (X, Y, Z); predictions must be on the ground truth's grid`);
+    throw new ShapeError(`prediction ${predPath} has shape ${fmtDims(pred)} but ground truth ${gtPath} has shape ${fmtDims(gt)} (X, Y, Z); predictions must be on the ground truth's grid`);
   }
   // Spacing is the ground truth's: it defines the grid the distances are measured on.
   const [px, py, pz] = gt.spacing.map(Math.abs) as [number, number, number];
   if (![px, py, pz].every((s) => Number.isFinite(s) && s > 0)) {
-    throw new Error(`ground truth ${gtPath} has no usable voxel spacing (pixdim[1..3] = [${gt.spacing.join(', ')}])`);
+    throw new DataError(gtPath, `the ground truth has no usable voxel spacing (pixdim[1..3] = [${gt.spacing.join(', ')}])`);
   }
   const predSpacing = pred.spacing.map(Math.abs) as [number, number, number];
   const differs = predSpacing.some((s, i) => Math.abs(s - [px, py, pz][i]!) > 1e-3 * Math.max(1, s));
   if (differs && metrics !== 'lesionwise') {
     warn(`${predPath}: voxel spacing [${predSpacing.join(', ')}] differs from the ground truth's [${px}, ${py}, ${pz}]; using the ground truth's for the legacy metrics`);
   }
-  for (const w of labelWarnings(gt, etLabel)) warn(w);
+  checkIntegerLabels(gt, 'the ground truth');
+  checkIntegerLabels(pred, 'the prediction');
+  for (const w of [...labelWarnings(gt, etLabel, 'ground truth'), ...labelWarnings(pred, etLabel, 'prediction')]) warn(w);
   const shape: Shape3 = [gt.dims[2], gt.dims[1], gt.dims[0]];
   const spacing: Spacing3 = [pz, py, px];
   const out: { metrics?: CaseMetrics; lesionwise?: LesionWiseCase } = {};
   if (metrics !== 'lesionwise') out.metrics = evaluateRegions(pred.data, gt.data, shape, spacing, { etLabel });
   if (metrics !== 'legacy') {
     // BraTS 2023's scorer takes spacing and voxel volume from the prediction's header.
-    if (!predSpacing.every((s) => Number.isFinite(s) && s > 0)) throw new Error(`prediction ${predPath} has no usable voxel spacing (pixdim[1..3] = [${pred.spacing.join(', ')}])`);
+    if (!predSpacing.every((s) => Number.isFinite(s) && s > 0)) {
+      throw new DataError(predPath, `the prediction has no usable voxel spacing (pixdim[1..3] = [${pred.spacing.join(', ')}]), which the lesion-wise metrics measure on`);
+    }
     out.lesionwise = evaluateLesionWise(pred.data, gt.data, shape, [predSpacing[2], predSpacing[1], predSpacing[0]], { etLabel });
   }
   return out;
@@ -155,7 +179,7 @@ function defaultFormat(out: string | undefined, fallback: ReportFormat): ReportF
 async function emit(text: string, o: Options, io: EvalIO): Promise<void> {
   if (o.out === undefined) io.out(text);
   else {
-    await writeFile(o.out, text);
+    await writeOutputFile(o.out, text);
     io.err(`wrote ${o.out}\n`);
   }
 }
@@ -166,6 +190,10 @@ export async function runEval(argv: string[], io: EvalIO = processIO): Promise<n
   const warn = (s: string) => io.err(`warning: ${s}\n`);
   const [pk, gk] = await Promise.all([kind(o.pred, '--pred'), kind(o.gt, '--gt')]);
   if (pk !== gk) throw new UsageError(`hnfnet eval: --pred and --gt must both be files or both be folders (--pred ${o.pred} is a ${pk}, --gt ${o.gt} is a ${gk})`);
+  if (o.out !== undefined) {
+    await probeOutputFile(o.out, '--out');
+    if (pk === 'file') await refuseInputOverwrite([o.out], [o.pred, o.gt], 'eval');
+  }
 
   if (pk === 'file') {
     const metrics = o.metrics ?? (isBrats2023(o.gt) ? 'both' : 'legacy');
@@ -182,7 +210,7 @@ export async function runEval(argv: string[], io: EvalIO = processIO): Promise<n
   if (m.gtOnly.length > 0) warn(`${m.gtOnly.length} ground truth(s) without a prediction, not evaluated:\n  ${m.gtOnly.join('\n  ')}`);
   if (m.predOnly.length > 0) warn(`${m.predOnly.length} prediction(s) without a ground truth, not evaluated:\n  ${m.predOnly.join('\n  ')}`);
   if (m.pairs.length === 0) {
-    throw new Error(`no case of ${o.pred} (${predFiles.length} label maps) matches one of ${o.gt} (${gtFiles.length} label maps) by id`);
+    throw new ArgumentError(`no case of ${o.pred} (${predFiles.length} label maps) matches one of ${o.gt} (${gtFiles.length} label maps) by id`);
   }
 
   const metrics = o.metrics ?? (m.pairs.every((p) => isBrats2023(p.gt)) ? 'both' : 'legacy');
@@ -210,7 +238,6 @@ export async function runEval(argv: string[], io: EvalIO = processIO): Promise<n
 }
 
 export const command: Command = {
-  summary: 'BraTS metrics (Dice, HD95, sensitivity, specificity; BraTS 2023 lesion-wise Dice and HD95) of predictions against ground truth',
   usage: USAGE,
   run: (argv) => runEval(argv),
 };

@@ -14,7 +14,6 @@ also gets labels (value -> voxel count, over all voxels). NaN/Inf voxels are cou
 "nonfinite", listed in "warnings", and left out of the statistics.`;
 
 export const command: Command = {
-  summary: 'print a NIfTI file’s header and voxel statistics as JSON',
   usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const args = parseArgs(argv);

@@ -1,50 +1,47 @@
 import { commands } from './commands.js';
 import { UsageError } from './args.js';
+import { describeFailure } from './failure.js';
 
 function help(): string {
-  const lines = ['hnfnet: WebGPU deep learning and HNF-Netv2 brain-tumour segmentation', '', 'usage: hnfnet <command> [options]', '', 'commands:'];
+  const lines = ['hnfnet: WebGPU deep learning and HNF-Netv2 brain-tumour segmentation', '', 'usage: hnfnet <command> [options] [--verbose]', '', 'commands:'];
+  for (const [k, c] of Object.entries(commands)) lines.push(`  ${k.padEnd(12)} ${c.summary}`);
+  lines.push('', 'Run `hnfnet <command> --help` for its options. --verbose (or HNFNET_DEBUG=1) prints error stacks.');
   return lines.join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    const parts = [help()];
-    for (const [k, load] of Object.entries(commands)) {
-      const c = await load();
-      parts.push(`  ${k.padEnd(12)} ${c.summary}`);
-    }
-    parts.push('', 'Run `hnfnet <command> --help` for its options.');
-    console.log(parts.join('\n'));
+    console.log(help());
     return name === undefined ? 1 : 0;
   }
-  const load = commands[name];
-  if (!load) {
+  const entry = commands[name];
+  if (!entry) {
     console.error(`hnfnet: unknown command "${name}". Known: ${Object.keys(commands).join(', ')}`);
     return 2;
   }
-  const cmd = await load();
+  const cmd = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(`${cmd.summary}\n\nusage: ${cmd.usage}`);
+    console.log(`${entry.summary}\n\nusage: ${cmd.usage}`);
     return 0;
   }
   return cmd.run(rest);
 }
 
-main(process.argv.slice(2)).then(
+const args = process.argv.slice(2);
+// --verbose is the CLI's own flag, valid with every command and taken out before it parses.
+const verbose = args.includes('--verbose') || !!process.env.HNFNET_DEBUG;
+main(args.filter((a) => a !== '--verbose')).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
     if (err instanceof UsageError) {
       console.error(err.message);
+      if (verbose) console.error(err.stack);
       process.exitCode = 2;
-    } else if (err instanceof Error) {
-      console.error(`hnfnet: ${err.message}`);
-      if (process.env.HNFNET_DEBUG) console.error(err.stack);
-      process.exitCode = 1;
     } else {
-      console.error(err);
+      console.error(describeFailure(err, verbose));
       process.exitCode = 1;
     }
   },

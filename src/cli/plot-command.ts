@@ -1,12 +1,13 @@
 /** `hnfnet plot RUN`: the run's loss, validation Dice and learning-rate curves as SVG (and PNG where a converter exists). */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { stat, writeFile } from 'node:fs/promises';
+import { accessSync, constants, rmSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { renderSvg, trainingPanels } from '../hnfnet/train-curves.js';
+import { renderSvg, trainingPanels } from '../train/curves.js';
+import { commitTemp, tempPathFor, writeOutputFile } from '../data/atomic-write.node.js';
 import { checkKnown, optFlag, optString, parseArgs, UsageError } from './args.js';
 import type { Command } from './commands.js';
-import { readLog, type StartLine, type StepLine, type ValLine } from './run-log.js';
+import { readLog, type StartLine, type StepLine, type ValLine } from '../train/run-log.node.js';
 
 const USAGE = `hnfnet plot RUN [--out FILE.svg] [--no-png]
 
@@ -45,13 +46,13 @@ export function svgToPng(svgPath: string, pngPath: string): { tool: string | nul
     if (!exe) continue;
     const r = spawnSync(exe, args, { stdio: 'ignore', timeout: 60_000 });
     if (r.status === 0) return { tool, note: tool };
+    rmSync(pngPath, { force: true });
     failed.push(`${tool} failed (${r.status === null ? (r.signal ?? r.error?.message ?? 'no status') : `exit ${r.status}`})`);
   }
   return { tool: null, note: failed.length ? failed.join('; ') : 'neither rsvg-convert nor ImageMagick is on PATH' };
 }
 
 export const command: Command = {
-  summary: 'plot a training run’s loss and Dice curves (SVG, and PNG when a converter exists)',
   usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const a = parseArgs(argv, ['no-png']);
@@ -59,9 +60,11 @@ export const command: Command = {
     const run = a.positional[0];
     if (!run || a.positional.length > 1) throw new UsageError(`usage: ${USAGE}`);
     const logPath = (await stat(run).catch(() => null))?.isDirectory() ? join(run, 'log.jsonl') : run;
-    const lines = await readLog(logPath).catch((e: NodeJS.ErrnoException) => {
+    const bad: number[] = [];
+    const lines = await readLog(logPath, (n) => bad.push(n)).catch((e: NodeJS.ErrnoException) => {
       throw new UsageError(`hnfnet plot: cannot read ${logPath} (${e.code ?? e.message})`);
     });
+    if (bad.length) console.error(`warning: ${logPath}: ${bad.length} line${bad.length > 1 ? 's are' : ' is'} not a log entry and left out of the plot (line${bad.length > 1 ? 's' : ''} ${bad.slice(0, 10).join(', ')}${bad.length > 10 ? ', …' : ''})`);
     const steps = lines.filter((l): l is StepLine => l.type === 'step');
     const vals = lines.filter((l): l is ValLine => l.type === 'val');
     const start = lines.find((l): l is StartLine => l.type === 'start');
@@ -71,12 +74,16 @@ export const command: Command = {
       xLabel: spe ? 'epoch' : 'step',
     });
     const out = optString(a, 'out') ?? join((await stat(run).catch(() => null))?.isDirectory() ? run : '.', 'curves.svg');
-    await writeFile(out, svg);
+    await writeOutputFile(out, svg);
     const best = vals.reduce<ValLine | null>((b, v) => (!b || v.mean > b.mean ? v : b), null);
     console.log(`wrote ${out} (${steps.length} steps, ${vals.length} validations${best ? `, best mean Dice ${best.mean.toFixed(4)} after epoch ${best.epoch}` : ''})`);
     if (!optFlag(a, 'no-png')) {
       const png = out.replace(/\.svg$/i, '') + '.png';
-      const { tool, note } = svgToPng(out, png);
+      // The converter writes a temp file (ending in .png: ImageMagick picks the format by it)
+      // that replaces the PNG only when complete.
+      const tmp = `${tempPathFor(png.replace(/\.png$/i, ''))}.png`;
+      const { tool, note } = svgToPng(out, tmp);
+      if (tool) await commitTemp(tmp, png);
       console.log(tool ? `wrote ${png} (${tool})` : `no PNG: ${note} (the SVG opens in any browser)`);
     }
     return 0;

@@ -4,21 +4,23 @@
  * with sliding windows and test-time augmentation, evaluate it, and write the segmentation,
  * the metrics, the training curves and a figure into one folder.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from './commands.js';
 import { checkKnown, optFlag, optNumber, optString, parseArgs, UsageError } from './args.js';
-import { runTraining } from './train-run.js';
+import { runTraining } from '../train/run.node.js';
 import { command as plotCommand } from './plot-command.js';
 import { Progress } from './progress.js';
 import { init } from '../index.js';
 import { listCaseDirs, loadCase, writePhantomCase, writeSegmentation } from '../data/index.node.js';
 import { encodePng } from '../data/png.js';
 import { labelsToBrats } from '../data/brats-case.js';
-import { resolveTrainConfig } from '../hnfnet/train-config.js';
+import type { Region } from '../data/regions.js';
+import { probeOutputDir, writeOutputFile } from '../data/atomic-write.node.js';
+import { resolveTrainConfig } from '../train/config.js';
 import { loadModelFromWeights } from '../hnfnet/weights.js';
-import { segmentCase } from '../hnfnet/inferencer.js';
-import { renderOverlay } from '../hnfnet/overlay.js';
+import { segmentCase } from '../infer/inferencer.js';
+import { renderOverlay } from '../infer/overlay.js';
 import { evaluateRegions } from '../eval/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -35,7 +37,6 @@ software GPU (under 15).
   --quick        a smoke run (tiny data, a few steps), for tests`;
 
 export const command: Command = {
-  summary: 'the whole pipeline on the embedded default: phantoms → train → segment (TTA) → evaluate',
   usage: USAGE,
   async run(argv) {
     const a = parseArgs(argv, ['quick']);
@@ -52,9 +53,9 @@ export const command: Command = {
         (quick ? 'quick smoke run.\n' : 'Expect 3–6 minutes on a 2-core machine without a GPU (under 15), less on a GPU.\n') +
         `steps: data, ${weightsIn ? 'load weights' : `train ${steps} steps`}, segment the held-out case (sliding windows, TTA 8), evaluate, write outputs.`,
     );
+    await probeOutputDir(out);
     const device = await init();
     say(`WebGPU adapter: ${device.adapterInfo}`);
-    await mkdir(out, { recursive: true });
 
     // ---- data -----------------------------------------------------------------------------
     let caseDirs: string[];
@@ -62,7 +63,6 @@ export const command: Command = {
     if (dataArg) caseDirs = await listCaseDirs(resolve(dataArg));
     else {
       const dir = join(out, 'data');
-      await mkdir(dir, { recursive: true });
       const n = quick ? 3 : 9;
       const bar = new Progress({ label: 'phantoms', total: n, unit: 'cases' });
       caseDirs = [];
@@ -82,7 +82,7 @@ export const command: Command = {
       // A split file holds the last case out (fold 0) and trains on the rest (fold 1).
       const split = { training: caseDirs.map((d, i) => ({ fold: i === caseDirs.length - 1 ? 0 : 1, id: basename(d) })) };
       const splitFile = join(out, 'split.json');
-      await writeFile(splitFile, JSON.stringify(split, null, 2));
+      await writeOutputFile(splitFile, JSON.stringify(split, null, 2));
       const stepsPerEpoch = quick ? 2 : 12;
       const epochs = Math.max(1, Math.ceil(steps / stepsPerEpoch));
       // The paper's recipe, scaled to minutes: the tiny model, 32³ patches, batch 2, one warm-up
@@ -134,16 +134,18 @@ export const command: Command = {
       ? evaluateRegions(labelsToBrats(seg.labels, '2021'), labelsToBrats(c.labels, '2021'), [Z, Y, X], [c.spacing[2], c.spacing[1], c.spacing[0]], { etLabel: 4 })
       : null;
     const report = { case: c.id, weights, ...(metrics ?? {}), seconds: (performance.now() - t0) / 1000 };
-    await writeFile(join(out, 'metrics.json'), JSON.stringify(report, null, 2));
+    await writeOutputFile(join(out, 'metrics.json'), JSON.stringify(report, null, 2));
     const fig = renderOverlay(c.images[3]!, seg.labels, c.dims);
-    await writeFile(join(out, 'overlay.png'), encodePng(fig.rgba, fig.width, fig.height));
+    await writeOutputFile(join(out, 'overlay.png'), encodePng(fig.rgba, fig.width, fig.height));
     const secs = (performance.now() - t0) / 1000;
     if (metrics) {
-      const row = (r: 'WT' | 'TC' | 'ET') => `${r} Dice ${metrics[r].dice.toFixed(3)}, HD95 ${metrics[r].hd95.toFixed(1)} mm`;
+      const row = (r: Region) => `${r} Dice ${metrics[r].dice.toFixed(3)}, HD95 ${metrics[r].hd95.toFixed(1)} mm`;
       say(`held-out ${c.id}: ${row('WT')}; ${row('TC')}; ${row('ET')}`);
     }
     say(`wrote ${segPath}, metrics.json, ${weightsIn ? '' : 'curves.svg, '}overlay.png in ${out}`);
     say(`done in ${(secs / 60).toFixed(1)} min`);
+    // The phantom model means nothing on real scans; the shipped weights do (models/README.md).
+    say('to segment a real BraTS case with the shipped weights: npm run hnfnet -- infer --case CASE_DIR --out seg.nii.gz');
     return 0;
   },
 };

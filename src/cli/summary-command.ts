@@ -25,7 +25,6 @@ const pad = (s: string, n: number, right = false) => (right ? s.padStart(n) : s.
 const giga = (v: number) => (v >= 1e9 || v === 0 ? (v / 1e9).toFixed(2) : (v / 1e9).toPrecision(3));
 
 export const command: Command = {
-  summary: 'print a model preset’s parameters and FLOPs per module (the paper’s Table 1 check)',
   usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const args = parseArgs(argv, ['json']);
@@ -53,7 +52,7 @@ export const command: Command = {
     out.push(`parameters: ${(c.params / 1e6).toFixed(2)} M (${c.params.toLocaleString('en-US')})`);
     out.push(`FLOPs:      ${giga(c.macs)} G (multiply-accumulates, the paper's convention; ${giga(2 * c.macs)} G counting multiplies and adds separately)`);
     if (c.emMacs) out.push(`            not included: EM iterations and reconstruction of the EMA unit, ${giga(c.emMacs)} G multiply-adds`);
-    const paper = name !== 'tiny' ? PAPER_TABLE1[name] : undefined;
+    const paper = name in PAPER_TABLE1 ? PAPER_TABLE1[name as keyof typeof PAPER_TABLE1] : undefined;
     if (paper && size.every((d) => d === 128)) {
       const pct = (a: number, b: number) => `${a >= b ? '+' : ''}${((100 * (a - b)) / b).toFixed(2)}%`;
       out.push(`paper (Table 1): ${(paper.params / 1e6).toFixed(2)} M, ${(paper.flops / 1e9).toFixed(2)} G  ->  params ${pct(c.params, paper.params)}, FLOPs ${pct(c.macs, paper.flops)}`);

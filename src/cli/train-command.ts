@@ -1,11 +1,11 @@
-/** `hnfnet train`: flags and config file → a TrainConfig → runTraining (train-run.ts). */
+/** `hnfnet train`: flags and config file → a TrainConfig → runTraining (src/train/run.node.ts). */
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { PRESET_NAMES } from '../hnfnet/config.js';
-import { DEFAULT_TRAIN_CONFIG, overrideFromAssignment, resolveTrainConfig } from '../hnfnet/train-config.js';
+import { DEFAULT_TRAIN_CONFIG, overrideFromAssignment, resolveTrainConfig } from '../train/config.js';
 import { checkKnown, optFlag, optNumber, optString, parseArgs, UsageError, type ParsedArgs } from './args.js';
 import type { Command } from './commands.js';
-import { runTraining } from './train-run.js';
+import { runTraining } from '../train/run.node.js';
 
 const D = DEFAULT_TRAIN_CONFIG;
 const USAGE = `hnfnet train --out RUN (--data DIR | --data phantom:N | --phantoms N) [options]
@@ -127,7 +127,6 @@ export function flagLayer(a: ParsedArgs): Record<string, unknown> {
 }
 
 export const command: Command = {
-  summary: 'train a model (paper recipe; phantoms or BraTS folders; 5-fold CV; resumable checkpoints)',
   usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const a = parseArgs(argv, FLAGS);
@@ -144,6 +143,7 @@ export const command: Command = {
       } catch (e) {
         throw new UsageError(`hnfnet train: --config ${configPath}: ${e instanceof Error ? e.message : String(e)}`);
       }
+      resolveFilePaths(fileLayer, dirname(resolve(configPath)));
     }
     const flags = flagLayer(a);
     const sets = (a.options.get('set') ?? []).map((s) => overrideFromAssignment(s));
@@ -167,3 +167,14 @@ export const command: Command = {
     return r.reason === 'interrupted' ? 130 : 0;
   },
 };
+
+/**
+ * Paths inside a config file name files beside it (a recipe shipped with its split file works
+ * from any folder), as the twin's --config reads them; flags stay relative to the working folder.
+ */
+export function resolveFilePaths(layer: unknown, base: string): void {
+  if (typeof layer !== 'object' || layer === null) return;
+  const l = layer as { data?: { source?: unknown }; folds?: { splitFile?: unknown } };
+  if (typeof l.folds?.splitFile === 'string') l.folds.splitFile = resolve(base, l.folds.splitFile);
+  if (typeof l.data?.source === 'string' && !l.data.source.startsWith('phantom:')) l.data.source = resolve(base, l.data.source);
+}

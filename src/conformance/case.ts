@@ -1,3 +1,4 @@
+import { HnfnetError } from '../tensor/errors.js';
 import { numel } from '../tensor/shape.js';
 
 /** One conformance case, as documented in shared/conformance/SCHEMA.md. */
@@ -17,8 +18,9 @@ export interface ConformanceCase {
   tol: { rtol: number; atol: number };
 }
 
-export class CaseFormatError extends Error {
+export class CaseFormatError extends HnfnetError {
   override name = 'CaseFormatError';
+  override readonly code = 'CASE_FORMAT';
 }
 
 function checkTensor(v: unknown, where: string): TensorJSON {

@@ -1,6 +1,7 @@
 import type { Tensor } from '../tensor/tensor.js';
 import * as k from '../kernels/index.js';
-import { attrBool, attrList, attrNumber } from './case.js';
+import { attrBool, attrList, attrNumber, CaseFormatError } from './case.js';
+import { NotImplementedError } from '../tensor/errors.js';
 
 /**
  * How each conformance op maps onto hnfnet: named input tensors and attributes in, named
@@ -14,7 +15,7 @@ export type ConformanceOpFn = (
 
 function input(inputs: Record<string, Tensor>, name: string): Tensor {
   const t = inputs[name];
-  if (!t) throw new Error(`missing input "${name}"`);
+  if (!t) throw new CaseFormatError(`missing input "${name}"`);
   return t;
 }
 
@@ -74,8 +75,8 @@ export const conformanceOps: Record<string, ConformanceOpFn> = {
     const param = input(i, 'param');
     const grads = numbered(i, 'grad');
     const steps = attrNumber(a, 'steps', grads.length);
-    if (!Number.isInteger(steps) || steps < 0 || steps > grads.length) throw new Error(`adam: steps = ${steps} with ${grads.length} gradients given`);
-    if (a.amsgrad === true || a.maximize === true) throw new Error('adam: amsgrad and maximize are not supported');
+    if (!Number.isInteger(steps) || steps < 0 || steps > grads.length) throw new CaseFormatError(`adam: steps = ${steps} with ${grads.length} gradients given`);
+    if (a.amsgrad === true || a.maximize === true) throw new NotImplementedError('adam: amsgrad and maximize are not supported');
     const opts = { lr: attrNumber(a, 'lr', 1e-3), betas: attrList(a, 'betas', 2, [0.9, 0.999]) as [number, number], eps: attrNumber(a, 'eps', 1e-8), weightDecay: attrNumber(a, 'weight_decay', 0) };
     const state = new k.AdamState();
     for (let s = 0; s < steps; s++) k.adamStep([param], [grads[s]!], state, opts);

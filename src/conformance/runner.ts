@@ -7,6 +7,7 @@ import { sum } from '../kernels/reduce.js';
 import { add } from '../kernels/broadcast.js';
 import type { ConformanceCase, TensorJSON } from './case.js';
 import { conformanceOps } from './ops.js';
+import { CaseFormatError } from './case.js';
 
 export interface CaseResult {
   name: string;
@@ -70,7 +71,7 @@ export async function runCase(c: ConformanceCase, device: Device): Promise<CaseR
     if (c.upstream && c.grads) {
       const ys = Object.keys(c.upstream).map((name) => {
         const y = outputs[name];
-        if (!y) throw new Error(`upstream names output "${name}", which the op did not produce`);
+        if (!y) throw new CaseFormatError(`upstream names output "${name}", which the op did not produce`);
         return y;
       });
       const ups = Object.values(c.upstream).map((u) => tensor(u.data, u.shape, { device }));

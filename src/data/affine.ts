@@ -42,11 +42,24 @@ export function qformAffine(grid: NiftiGrid): Affine {
     a = 0;
   } else a = Math.sqrt(a);
   const qfac = grid.pixdim[0]! < 0 ? -1 : 1;
-  const sp = (v: number | undefined) => (v !== undefined && v > 0 ? v : 1);
   const m = new Float64Array(16);
   const q = new Float64Array([b, c, d, a]);
   mat4.fromRotationTranslationScale(m, q, grid.qoffset, [sp(grid.pixdim[1]), sp(grid.pixdim[2]), qfac * sp(grid.pixdim[3])]);
   return affineFromGl(m);
+}
+
+/** A voxel size as the affines use it: a non-positive or non-finite pixdim counts as 1 (nifti1_io's rule). */
+export function usableSpacing(v: number | undefined): number {
+  return v !== undefined && v > 0 && Number.isFinite(v) ? v : 1;
+}
+const sp = usableSpacing;
+
+/** Whether the sform can map voxels to the world: all finite, and its 3×3 part not singular (not all zero). */
+export function sformUsable(grid: NiftiGrid): boolean {
+  const [x, y, z] = grid.srow;
+  if (![...x, ...y, ...z].every(Number.isFinite)) return false;
+  const det = x[0]! * (y[1]! * z[2]! - y[2]! * z[1]!) - x[1]! * (y[0]! * z[2]! - y[2]! * z[0]!) + x[2]! * (y[0]! * z[1]! - y[1]! * z[0]!);
+  return det !== 0;
 }
 
 /** NIfTI method 3 (sform): the srow vectors as stored. */
@@ -58,15 +71,19 @@ export function sformAffine(grid: NiftiGrid): Affine {
 /** NIfTI method 1 (no codes): scaling by pixdim, origin at voxel 0 (nibabel instead centres an Analyze-style affine). */
 export function pixdimAffine(grid: NiftiGrid): Affine {
   const a = identityAffine();
-  for (let i = 0; i < 3; i++) a[i]![i] = grid.pixdim[i + 1] ?? 1;
+  for (let i = 0; i < 3; i++) a[i]![i] = sp(grid.pixdim[i + 1]);
   return a;
 }
 
 export type AffineSource = 'sform' | 'qform' | 'pixdim';
 
-/** The standard precedence (as nibabel and most viewers apply it): sform if sform_code > 0, else qform if qform_code > 0, else pixdim. */
+/**
+ * The standard precedence (as nibabel and most viewers apply it): sform if sform_code > 0, else
+ * qform if qform_code > 0, else pixdim. An sform that cannot be one (all zero, non-finite) is passed
+ * over; the header reader warns about it.
+ */
 export function bestAffine(grid: NiftiGrid): { affine: Affine; source: AffineSource } {
-  if (grid.sformCode > 0) return { affine: sformAffine(grid), source: 'sform' };
+  if (grid.sformCode > 0 && sformUsable(grid)) return { affine: sformAffine(grid), source: 'sform' };
   if (grid.qformCode > 0) return { affine: qformAffine(grid), source: 'qform' };
   return { affine: pixdimAffine(grid), source: 'pixdim' };
 }
@@ -90,7 +107,7 @@ export interface GridFromAffineOptions {
  * orthogonalisation: for a sheared affine only the sform is exact).
  */
 export function gridFromAffine(affine: Affine, dims: Dims3, opts: GridFromAffineOptions = {}): NiftiGrid {
-  const col = (j: number) => [affine[0]![j]!, affine[1]![j]!, affine[2]![j]!];
+  const col = (j: number) => [affine[0][j]!, affine[1][j]!, affine[2][j]!];
   const cols = [col(0), col(1), col(2)];
   const spacing = cols.map((v) => Math.hypot(v[0]!, v[1]!, v[2]!) || 1);
   const m = new Float64Array(9);
@@ -111,8 +128,8 @@ export function gridFromAffine(affine: Affine, dims: Dims3, opts: GridFromAffine
     qformCode: opts.qformCode ?? 1,
     sformCode: opts.sformCode ?? 1,
     quatern: [clean(q[0]!), clean(q[1]!), clean(q[2]!)],
-    qoffset: [affine[0]![3]!, affine[1]![3]!, affine[2]![3]!],
-    srow: [[...affine[0]!], [...affine[1]!], [...affine[2]!]],
+    qoffset: [affine[0][3], affine[1][3], affine[2][3]],
+    srow: [[...affine[0]], [...affine[1]], [...affine[2]]],
   };
 }
 

@@ -16,6 +16,7 @@
 import type { Box3 } from './crop.js';
 import type { Rng } from './rng.js';
 import type { Dims3 } from './volume.js';
+import { ArgumentError } from '../tensor/errors.js';
 
 export interface AugmentConfig {
   /** Each axis flips independently with this probability. */
@@ -137,9 +138,9 @@ export function extractPatch(src: PatchSource, box: Box3, params: AugmentParams,
   const images = out?.images ?? new Float32Array(C * P);
   const off = out?.imageOffset ?? 0;
   const labels = src.labels ? (out?.labels ?? new Uint8Array(P)) : null;
-  if (images.length < off + C * P) throw new RangeError(`extractPatch: output holds ${images.length} values, needs ${off + C * P}`);
-  if (labels && labels.length < P) throw new RangeError(`extractPatch: label output holds ${labels.length} values, needs ${P}`);
-  if (params.scale.length < C || params.shift.length < C) throw new RangeError(`extractPatch: intensity parameters for ${params.scale.length} channels, source has ${C}`);
+  if (images.length < off + C * P) throw new ArgumentError(`extractPatch: output holds ${images.length} values, needs ${off + C * P}`);
+  if (labels && labels.length < P) throw new ArgumentError(`extractPatch: label output holds ${labels.length} values, needs ${P}`);
+  if (params.scale.length < C || params.shift.length < C) throw new ArgumentError(`extractPatch: intensity parameters for ${params.scale.length} channels, source has ${C}`);
   const rotated = params.rotationDeg.some((d) => d !== 0);
   if (rotated) resampleRotated(src, box, params, images, off, labels);
   else copyShifted(src, box, params, images, off, labels);

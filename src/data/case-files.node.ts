@@ -1,7 +1,7 @@
 /** BraTS cases and data sets on disk (Node): a case is a folder of NIfTI files, a data set a folder of case folders. */
 import type { Dirent } from 'node:fs';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   MODALITIES,
   assembleCase,
@@ -15,6 +15,7 @@ import {
   type CaseReadOptions,
   type Modality,
 } from './brats-case.js';
+import { makeDirs, writeFileAtomic, writeOutputFile } from './atomic-write.node.js';
 import { DataError } from './errors.js';
 import { LruCache, type CaseProvider, type FolderSourceSpec } from './loader.js';
 import { nodeGunzip } from './nifti-file.node.js';
@@ -23,6 +24,7 @@ import { encodeLabelMap } from './nifti-write.js';
 import { generatePhantom, type PhantomOptions } from './phantom.js';
 import { preprocessCase, type PreprocessedCase } from './preprocess.js';
 import type { NiftiGrid, Volume } from './volume.js';
+import { ArgumentError } from '../tensor/errors.js';
 
 async function listDir(dir: string): Promise<Dirent[]> {
   try {
@@ -32,13 +34,31 @@ async function listDir(dir: string): Promise<Dirent[]> {
   }
 }
 
+/** A folder entry with symbolic links followed (a data set of linked files or folders is common). */
+export interface FolderEntry {
+  name: string;
+  isFile: boolean;
+  isDirectory: boolean;
+}
+
+/** The entries of `dir`, links resolved to what they point at (a dangling link is neither kind). */
+export async function listFolder(dir: string): Promise<FolderEntry[]> {
+  return Promise.all(
+    (await listDir(dir)).map(async (e) => {
+      if (!e.isSymbolicLink()) return { name: e.name, isFile: e.isFile(), isDirectory: e.isDirectory() };
+      const st = await stat(join(dir, e.name)).catch(() => null);
+      return { name: e.name, isFile: st?.isFile() ?? false, isDirectory: st?.isDirectory() ?? false };
+    }),
+  );
+}
+
 /** Case folders of a data set: its subfolders that hold BraTS images, sorted by name. */
 export async function listCaseDirs(datasetDir: string): Promise<string[]> {
   const out: string[] = [];
-  for (const e of await listDir(datasetDir)) {
-    if (!e.isDirectory()) continue;
+  for (const e of await listFolder(datasetDir)) {
+    if (!e.isDirectory) continue;
     const dir = join(datasetDir, e.name);
-    const names = (await listDir(dir)).filter((f) => f.isFile()).map((f) => f.name);
+    const names = (await listFolder(dir)).filter((f) => f.isFile).map((f) => f.name);
     if (names.some((n) => parseCaseFileName(n) !== null)) out.push(dir);
   }
   if (out.length === 0) throw new DataError(datasetDir, 'holds no case folders with BraTS images');
@@ -64,15 +84,15 @@ export async function loadCaseFiles(paths: readonly string[], opts: Omit<CaseRea
 
 /** Reads the case in folder `dir`. */
 export async function loadCase(dir: string, opts: Omit<CaseReadOptions, 'gunzip'> = {}): Promise<BratsCase> {
-  const names = (await listDir(dir)).filter((e) => e.isFile()).map((e) => join(dir, e.name));
+  const names = (await listFolder(dir)).filter((e) => e.isFile).map((e) => join(dir, e.name));
   return loadCaseFiles(names, opts, dir);
 }
 
 /** Writes a case as BraTS-style files into `dir` (created if needed); returns the paths. */
 export async function writeCase(dir: string, c: BratsCase, opts: CaseEncodeOptions = {}): Promise<string[]> {
-  await mkdir(dir, { recursive: true });
+  await makeDirs(dir);
   const files = encodeCaseFiles(c, opts);
-  await Promise.all(files.map((f) => writeFile(join(dir, f.name), f.bytes)));
+  await Promise.all(files.map((f) => writeFileAtomic(join(dir, f.name), f.bytes)));
   return files.map((f) => join(dir, f.name));
 }
 
@@ -91,8 +111,7 @@ export async function writePhantomCase(parentDir: string, opts: PhantomOptions =
 export async function writeSegmentation(path: string, labels: Uint8Array, target: { grid: NiftiGrid; naming: BratsNaming }): Promise<void> {
   if (!/\.nii(\.gz)?$/i.test(path)) throw new DataError(path, 'output name must end in .nii or .nii.gz');
   const bytes = encodeLabelMap(labelsToBrats(labels, target.naming), target.grid, { gzip: /\.gz$/i.test(path), name: path });
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, bytes);
+  await writeOutputFile(path, bytes);
 }
 
 /** Case folders, read and preprocessed when first asked for, a few kept in memory. */
@@ -102,7 +121,7 @@ export function folderProvider(spec: FolderSourceSpec): CaseProvider {
     count: spec.dirs.length,
     get(index: number): Promise<PreprocessedCase> {
       const dir = spec.dirs[index];
-      if (dir === undefined) return Promise.reject(new RangeError(`folder data set: no case ${index} (have ${spec.dirs.length})`));
+      if (dir === undefined) return Promise.reject(new ArgumentError(`folder data set: no case ${index} (have ${spec.dirs.length})`));
       let p = cache.get(index);
       if (!p) {
         p = loadCase(dir).then((c) => preprocessCase(c, spec.preprocess));

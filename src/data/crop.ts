@@ -5,6 +5,7 @@
  */
 import type { Rng } from './rng.js';
 import type { Dims3, VoxelArray } from './volume.js';
+import { ArgumentError } from '../tensor/errors.js';
 
 /** start and size in voxels, [x, y, z]; start may be negative and start + size may exceed the dims. */
 export interface Box3 {
@@ -81,20 +82,18 @@ function like<T extends VoxelArray>(src: T, n: number): T {
 }
 
 /**
- * Copies `box` out of a volume with `channels` channels (channel-major, each x-fastest over `dims`);
- * voxels outside the volume get `fill`. Returns the same array type as `src`.
+ * The rows a box shares with a volume of `dims`: calls `row(volumeOffset, boxOffset, length)` for
+ * each, per channel (channel-major, each x-fastest). Crop and uncrop are this loop copying one
+ * way or the other.
  */
-export function cropVolume<T extends VoxelArray>(src: T, dims: Readonly<Dims3>, box: Box3, channels = 1, fill = 0): T {
+function overlapRows(dims: Readonly<Dims3>, box: Box3, channels: number, row: (volume: number, inBox: number, length: number) => void): void {
   const [X, Y, Z] = dims;
   const [sx, sy, sz] = box.size;
   const [bx, by, bz] = box.start;
   const n = X * Y * Z;
-  if (src.length !== channels * n) throw new RangeError(`cropVolume: ${src.length} values, expected ${channels} × ${n}`);
-  const out = like(src, channels * sx * sy * sz);
-  if (fill !== 0) out.fill(fill);
   const xa = Math.max(0, -bx);
   const xb = Math.min(sx, X - bx);
-  if (xb <= xa) return out;
+  if (xb <= xa) return;
   for (let c = 0; c < channels; c++) {
     for (let z = 0; z < sz; z++) {
       const zs = bz + z;
@@ -102,39 +101,31 @@ export function cropVolume<T extends VoxelArray>(src: T, dims: Readonly<Dims3>, 
       for (let y = 0; y < sy; y++) {
         const ys = by + y;
         if (ys < 0 || ys >= Y) continue;
-        const s = c * n + (zs * Y + ys) * X + bx;
-        const d = ((c * sz + z) * sy + y) * sx;
-        out.set(src.subarray(s + xa, s + xb), d + xa);
+        row(c * n + (zs * Y + ys) * X + bx + xa, ((c * sz + z) * sy + y) * sx + xa, xb - xa);
       }
     }
   }
+}
+
+/**
+ * Copies `box` out of a volume with `channels` channels (channel-major, each x-fastest over `dims`);
+ * voxels outside the volume get `fill`. Returns the same array type as `src`.
+ */
+export function cropVolume<T extends VoxelArray>(src: T, dims: Readonly<Dims3>, box: Box3, channels = 1, fill = 0): T {
+  const n = dims[0] * dims[1] * dims[2];
+  if (src.length !== channels * n) throw new ArgumentError(`cropVolume: ${src.length} values, expected ${channels} × ${n}`);
+  const out = like(src, channels * box.size[0] * box.size[1] * box.size[2]);
+  if (fill !== 0) out.fill(fill);
+  overlapRows(dims, box, channels, (v, b, len) => out.set(src.subarray(v, v + len), b));
   return out;
 }
 
 /** The inverse of cropVolume: puts `crop` back into a volume of `fullDims` filled with `fill`. */
 export function uncropVolume<T extends VoxelArray>(crop: T, box: Box3, fullDims: Readonly<Dims3>, channels = 1, fill = 0): T {
-  const [X, Y, Z] = fullDims;
   const [sx, sy, sz] = box.size;
-  const [bx, by, bz] = box.start;
-  const n = X * Y * Z;
-  if (crop.length !== channels * sx * sy * sz) throw new RangeError(`uncropVolume: ${crop.length} values, expected ${channels} × ${sx * sy * sz}`);
-  const out = like(crop, channels * n);
+  if (crop.length !== channels * sx * sy * sz) throw new ArgumentError(`uncropVolume: ${crop.length} values, expected ${channels} × ${sx * sy * sz}`);
+  const out = like(crop, channels * fullDims[0] * fullDims[1] * fullDims[2]);
   if (fill !== 0) out.fill(fill);
-  const xa = Math.max(0, -bx);
-  const xb = Math.min(sx, X - bx);
-  if (xb <= xa) return out;
-  for (let c = 0; c < channels; c++) {
-    for (let z = 0; z < sz; z++) {
-      const zs = bz + z;
-      if (zs < 0 || zs >= Z) continue;
-      for (let y = 0; y < sy; y++) {
-        const ys = by + y;
-        if (ys < 0 || ys >= Y) continue;
-        const s = ((c * sz + z) * sy + y) * sx;
-        const d = c * n + (zs * Y + ys) * X + bx;
-        out.set(crop.subarray(s + xa, s + xb), d + xa);
-      }
-    }
-  }
+  overlapRows(fullDims, box, channels, (v, b, len) => out.set(crop.subarray(b, b + len), v));
   return out;
 }

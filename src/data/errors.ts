@@ -1,9 +1,12 @@
+import { HnfnetError } from '../tensor/errors.js';
+
 /**
  * Every data error names the file (or case) it is about, so a failing training run over hundreds of
  * cases points at the culprit instead of at a line of library code.
  */
-export class DataError extends Error {
+export class DataError extends HnfnetError {
   override name = 'DataError';
+  override readonly code = 'DATA';
   /** The file, case or folder the problem is in. */
   readonly source: string;
   /** What is wrong, without the source prefix. */

@@ -4,6 +4,7 @@
  * into an error, as the format intends.
  */
 import { gunzipSync, gzipSync } from 'fflate';
+import { ArgumentError } from '../tensor/errors.js';
 
 /** Inflates a whole gzip member; throws an Error saying what is wrong. */
 export type GunzipFn = (bytes: Uint8Array) => Uint8Array;
@@ -58,13 +59,13 @@ export function crc32(bytes: Uint8Array): number {
 
 /** Inflates with fflate and checks the trailer's CRC-32 and length (mod 2^32). */
 export function gunzipChecked(bytes: Uint8Array): Uint8Array {
-  if (!isGzip(bytes)) throw new Error('not gzip data (no 1f 8b magic)');
-  if (bytes.length < 18) throw new Error(`gzip stream is truncated (${bytes.length} bytes, shorter than a gzip header and trailer)`);
+  if (!isGzip(bytes)) throw new ArgumentError('not gzip data (no 1f 8b magic)');
+  if (bytes.length < 18) throw new ArgumentError(`gzip stream is truncated (${bytes.length} bytes, shorter than a gzip header and trailer)`);
   let out: Uint8Array;
   try {
     out = gunzipSync(bytes);
   } catch (e) {
-    throw new Error(`gzip stream is truncated or corrupt (${e instanceof Error ? e.message : String(e)})`);
+    throw new ArgumentError(`gzip stream is truncated or corrupt (${e instanceof Error ? e.message : String(e)})`);
   }
   const n = bytes.length;
   const wantCrc = (bytes[n - 8]! | (bytes[n - 7]! << 8) | (bytes[n - 6]! << 16) | (bytes[n - 5]! << 24)) >>> 0;
@@ -73,11 +74,11 @@ export function gunzipChecked(bytes: Uint8Array): Uint8Array {
   // them; the trailer check then fails, and the message says which of the two it probably is.
   const hint = laterMember(bytes) ? '; it seems to hold several gzip members (as bgzip writes), which only the Node reader supports' : '';
   if (out.length >>> 0 !== wantLen) {
-    throw new Error(`gzip stream is truncated or corrupt (inflated ${out.length} bytes, trailer says ${wantLen})${hint}`);
+    throw new ArgumentError(`gzip stream is truncated or corrupt (inflated ${out.length} bytes, trailer says ${wantLen})${hint}`);
   }
   const got = crc32(out);
   if (got !== wantCrc) {
-    throw new Error(`gzip stream is corrupt (CRC-32 of the inflated data is ${hex(got)}, trailer says ${hex(wantCrc)})${hint}`);
+    throw new ArgumentError(`gzip stream is corrupt (CRC-32 of the inflated data is ${hex(got)}, trailer says ${hex(wantCrc)})${hint}`);
   }
   return out;
 }

@@ -2,6 +2,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SampleOrder, buildBatch } from './loader.js';
 import { providerFromSpec, type WorkerInit, type WorkerReply, type WorkerRequest } from './loader.node.js';
+import { DataError } from './errors.js';
 
 const { spec, config } = workerData as WorkerInit;
 const provider = providerFromSpec(spec);
@@ -15,7 +16,9 @@ port.on('message', (req: WorkerRequest) => {
       port.postMessage(reply, [batch.images.buffer as ArrayBuffer, batch.regions.buffer as ArrayBuffer]);
     },
     (e: unknown) => {
-      const reply: WorkerReply = { type: 'error', step: req.step, message: e instanceof Error ? e.message : String(e) };
+      // A DataError keeps its class across the thread boundary (the file it names matters).
+      const data = e instanceof DataError ? { source: e.source, problem: e.problem } : {};
+      const reply: WorkerReply = { type: 'error', step: req.step, message: e instanceof Error ? e.message : String(e), ...data };
       port.postMessage(reply);
     },
   );

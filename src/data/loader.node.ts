@@ -11,6 +11,8 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { folderProvider } from './case-files.node.js';
 import { SameThreadLoader, loaderConfig, phantomProvider, type Batch, type BatchLoader, type CaseProvider, type LoaderConfig, type SourceSpec } from './loader.js';
+import { ArgumentError, HnfnetError } from '../tensor/errors.js';
+import { DataError } from './errors.js';
 
 export function providerFromSpec(spec: SourceSpec): CaseProvider {
   switch (spec.kind) {
@@ -42,7 +44,7 @@ export interface WorkerInit {
   config: LoaderConfig;
 }
 export type WorkerRequest = { type: 'batch'; step: number };
-export type WorkerReply = { type: 'batch'; step: number; batch: Batch } | { type: 'error'; step: number; message: string };
+export type WorkerReply = { type: 'batch'; step: number; batch: Batch } | { type: 'error'; step: number; message: string; source?: string; problem?: string };
 
 interface Slot {
   worker: Worker;
@@ -102,7 +104,7 @@ export class WorkerLoader implements BatchLoader {
   constructor(spec: SourceSpec, config: Partial<LoaderConfig> = {}, opts: WorkerLoaderOptions = {}) {
     this.config = loaderConfig(config);
     this.caseCount = spec.kind === 'phantom' ? spec.count : spec.dirs.length;
-    if (!(this.caseCount >= 1)) throw new RangeError('loader: the data set has no cases');
+    if (!(this.caseCount >= 1)) throw new ArgumentError('loader: the data set has no cases');
     this.stepsPerEpoch = Math.ceil(this.caseCount / this.config.batchSize);
     this.prefetch = Math.max(1, opts.prefetch ?? 2);
     this.step = this.scheduled = opts.startStep ?? 0;
@@ -111,9 +113,9 @@ export class WorkerLoader implements BatchLoader {
     for (let i = 0; i < n; i++) {
       const slot: Slot = { worker: spawnWorker(init), busy: false };
       slot.worker.on('message', (m: WorkerReply) => this.onReply(slot, m));
-      slot.worker.on('error', (e: Error) => this.fail(new Error(`loader worker failed: ${e.message}`)));
+      slot.worker.on('error', (e: Error) => this.fail(new DataError('loader worker', `failed: ${e.message}`)));
       slot.worker.on('exit', (code) => {
-        if (!this.closed) this.fail(new Error(`loader worker exited unexpectedly (code ${code})`));
+        if (!this.closed) this.fail(new DataError('loader worker', `exited unexpectedly (code ${code})`));
       });
       slot.worker.unref();
       this.slots.push(slot);
@@ -121,7 +123,7 @@ export class WorkerLoader implements BatchLoader {
   }
 
   next(): Promise<Batch> {
-    if (this.closed) return Promise.reject(new Error('loader is closed'));
+    if (this.closed) return Promise.reject(new ArgumentError('loader is closed'));
     this.fill();
     const s = this.step++;
     const p = this.promises.get(s)!;
@@ -133,7 +135,7 @@ export class WorkerLoader implements BatchLoader {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const d of this.unresolved.values()) d.reject(new Error('loader closed'));
+    for (const d of this.unresolved.values()) d.reject(new ArgumentError('loader closed'));
     this.unresolved.clear();
     this.promises.clear();
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
@@ -172,7 +174,7 @@ export class WorkerLoader implements BatchLoader {
     this.unresolved.delete(m.step);
     if (d) {
       if (m.type === 'batch') d.resolve(m.batch);
-      else d.reject(new Error(m.message));
+      else d.reject(m.source !== undefined ? new DataError(m.source, m.problem ?? m.message) : new HnfnetError(m.message));
     }
     this.dispatch();
   }

@@ -18,6 +18,7 @@ import { preprocessCase, type PreprocessOptions, type PreprocessedCase } from '.
 import { labelsToRegions } from './regions.js';
 import { Rng } from './rng.js';
 import type { Dims3 } from './volume.js';
+import { ArgumentError } from '../tensor/errors.js';
 
 export interface CaseProvider {
   readonly count: number;
@@ -48,8 +49,8 @@ export const DEFAULT_LOADER: Readonly<LoaderConfig> = {
 
 export function loaderConfig(overrides: Partial<LoaderConfig> = {}): LoaderConfig {
   const c = { ...DEFAULT_LOADER, ...overrides };
-  if (!(Number.isInteger(c.batchSize) && c.batchSize >= 1)) throw new RangeError(`loader: batchSize ${c.batchSize} must be a positive integer`);
-  if (!c.patchSize.every((s) => Number.isInteger(s) && s >= 1)) throw new RangeError(`loader: patchSize ${c.patchSize.join('×')} must be positive integers`);
+  if (!(Number.isInteger(c.batchSize) && c.batchSize >= 1)) throw new ArgumentError(`loader: batchSize ${c.batchSize} must be a positive integer`);
+  if (!c.patchSize.every((s) => Number.isInteger(s) && s >= 1)) throw new ArgumentError(`loader: patchSize ${c.patchSize.join('×')} must be positive integers`);
   return c;
 }
 
@@ -58,7 +59,7 @@ export interface Batch {
   /** [B, C, D, H, W]. */
   shape: [number, number, number, number, number];
   images: Float32Array;
-  /** [B, 3, D, H, W]: WT, TC, ET masks (0/1). */
+  /** `[B, 3, D, H, W]`: WT, TC, ET masks (0/1). */
   regions: Float32Array;
   caseIds: string[];
   caseIndices: number[];
@@ -90,7 +91,7 @@ export class SampleOrder {
     private readonly seed: number,
     private readonly shuffle: boolean,
   ) {
-    if (!(count >= 1)) throw new RangeError('loader: the data set has no cases');
+    if (!(count >= 1)) throw new ArgumentError('loader: the data set has no cases');
   }
 
   caseOf(g: number): number {
@@ -123,7 +124,7 @@ export async function buildBatch(provider: CaseProvider, config: LoaderConfig, s
     if (images === null) {
       C = pc.channels;
       images = new Float32Array(B * C * P);
-    } else if (pc.channels !== C) throw new RangeError(`loader: case ${pc.id} has ${pc.channels} channels, earlier cases ${C}`);
+    } else if (pc.channels !== C) throw new ArgumentError(`loader: case ${pc.id} has ${pc.channels} channels, earlier cases ${C}`);
     const rng = new Rng(config.seed, SAMPLE_TAG, g);
     const box = randomBox(pc.dims, config.patchSize, rng, { foreground: pc.foreground, foregroundProb: config.foregroundProb });
     const params = config.augment ? sampleAugment(rng, config.augment, C) : identityAugment(C);
@@ -207,7 +208,7 @@ export class InMemoryProvider implements CaseProvider {
   }
   async get(index: number): Promise<PreprocessedCase> {
     const c = this.cases[index];
-    if (!c) throw new RangeError(`InMemoryProvider: no case ${index} (have ${this.cases.length})`);
+    if (!c) throw new ArgumentError(`InMemoryProvider: no case ${index} (have ${this.cases.length})`);
     return c;
   }
 }
@@ -246,7 +247,7 @@ export function phantomProvider(spec: PhantomSourceSpec): CaseProvider {
   return {
     count: spec.count,
     async get(index: number): Promise<PreprocessedCase> {
-      if (!(index >= 0 && index < spec.count)) throw new RangeError(`phantom data set: no case ${index} (have ${spec.count})`);
+      if (!(index >= 0 && index < spec.count)) throw new ArgumentError(`phantom data set: no case ${index} (have ${spec.count})`);
       let c = cache.get(index);
       if (!c) {
         const opts: PhantomOptions = { seed: phantomCaseSeed(spec.seed, index), id: `phantom-${spec.seed}-${index}` };

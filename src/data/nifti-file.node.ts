@@ -1,19 +1,60 @@
 /** Path-based NIfTI reading and writing for Node, with zlib's native (and CRC-checking) gunzip. */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { kMaxLength } from 'node:buffer';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
+import { writeOutputFile } from './atomic-write.node.js';
 import { DataError } from './errors.js';
+import { isGzip } from './gzip.js';
+import { DATATYPES, parseNiftiHeader, type ParsedHeader } from './nifti-header.js';
 import { readNifti, type ReadNiftiOptions } from './nifti-read.js';
 import { encodeNifti, type EncodeNiftiOptions } from './nifti-write.js';
 import type { NiftiGrid, Volume } from './volume.js';
+import { ArgumentError } from '../tensor/errors.js';
 
-/** zlib checks the gzip CRC and length itself, and is about twice as fast as fflate here. */
-export function nodeGunzip(bytes: Uint8Array): Uint8Array {
+/** What a NIfTI stream may inflate to beyond what its header needs (writers add nothing there; room for odd ones). */
+const INFLATE_SLACK = 1 << 20;
+
+/** The first bytes of a gzip stream, inflated as far as they go (enough for a header). */
+function inflateHead(bytes: Uint8Array): Uint8Array {
+  // A sync flush returns what the bytes at hand inflate to, without asking for the stream's end.
+  return gunzipSync(bytes.subarray(0, 64 * 1024), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+}
+
+/** The bytes the NIfTI header at the start of `head` says its file holds, or null when it is no NIfTI header. */
+function neededBytes(head: Uint8Array): number | null {
   try {
-    return gunzipSync(bytes);
+    const { header, grid, dataOffset } = parseNiftiHeader(head, 'gzip');
+    return dataOffset + grid.dims[0] * grid.dims[1] * grid.dims[2] * DATATYPES[header.datatype].bytes;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * zlib checks the gzip CRC and length itself, and is about twice as fast as fflate here.
+ * Inflation stops at the size the NIfTI header implies (plus a little): a small file that
+ * inflates to gigabytes (damaged, or a decompression bomb) is refused instead of filling memory.
+ * Not a NIfTI header: the inflated head alone goes to the reader, which says what is wrong.
+ */
+export function nodeGunzip(bytes: Uint8Array): Uint8Array {
+  const fail = (e: unknown) => new Error(`gzip stream is truncated or corrupt (zlib: ${e instanceof Error ? e.message : String(e)})`);
+  let head: Uint8Array;
+  try {
+    head = inflateHead(bytes);
   } catch (e) {
-    throw new Error(`gzip stream is truncated or corrupt (zlib: ${e instanceof Error ? e.message : String(e)})`);
+    throw fail(e);
+  }
+  const need = neededBytes(head);
+  if (need === null) return head;
+  try {
+    // Past the largest buffer the header promises more than any file holds; the reader says so.
+    return gunzipSync(bytes, { maxOutputLength: Math.min(need + INFLATE_SLACK, kMaxLength) });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new ArgumentError(`gzip stream inflates to more than the ${need} bytes its NIfTI header needs (damaged, or a decompression bomb); not read further`);
+    }
+    throw fail(e);
   }
 }
 
@@ -37,10 +78,34 @@ export function readNiftiFileSync(path: string, opts: Omit<ReadNiftiOptions, 'gu
   return readNifti(bytes, { ...opts, name: opts.name ?? path, gunzip: nodeGunzip });
 }
 
+/** The header of a NIfTI file, from its first bytes only (a few KiB inflated): its grid without its voxels. */
+export async function readNiftiHeaderFile(path: string): Promise<ParsedHeader> {
+  let head: Uint8Array;
+  try {
+    const fh = await open(path, 'r');
+    try {
+      const buf = new Uint8Array(64 * 1024);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      head = buf.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    throw new DataError(path, `cannot read file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  if (isGzip(head)) {
+    try {
+      head = inflateHead(head);
+    } catch (e) {
+      throw new DataError(path, `gzip stream is corrupt (zlib: ${e instanceof Error ? e.message : String(e)})`);
+    }
+  }
+  return parseNiftiHeader(head, path);
+}
+
 /** Writes `data` on `grid`; gzip follows the extension (.nii.gz compressed, .nii not). */
 export async function writeNiftiFile(path: string, data: ArrayLike<number>, grid: NiftiGrid, opts: Omit<EncodeNiftiOptions, 'gzip'>): Promise<void> {
   if (!/\.nii(\.gz)?$/i.test(path)) throw new DataError(path, 'output name must end in .nii or .nii.gz');
   const bytes = encodeNifti(data, grid, { ...opts, name: opts.name ?? path, gzip: /\.gz$/i.test(path) });
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, bytes);
+  await writeOutputFile(path, bytes);
 }

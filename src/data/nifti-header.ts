@@ -4,6 +4,7 @@
  * otherwise be read wrongly, with an error that names the file.
  */
 import { NIFTI1, NIFTI2 } from 'nifti-reader-js';
+import { sformUsable } from './affine.js';
 import { DataError, fmtList } from './errors.js';
 import type { DatatypeName, Dims3, NiftiGrid, NiftiHeaderInfo, Row4 } from './volume.js';
 
@@ -141,7 +142,7 @@ export function parseNiftiHeader(bytes: Uint8Array, name: string): ParsedHeader 
   const pixdim = lib.pixDims.slice(0, 8).map(Number);
   while (pixdim.length < 8) pixdim.push(0);
   for (let i = 1; i <= Math.min(3, dim0); i++) {
-    if (!(pixdim[i]! > 0) || !Number.isFinite(pixdim[i]!)) warnings.push(`pixdim[${i}] is ${pixdim[i]}; the qform treats it as 1`);
+    if (!(pixdim[i]! > 0) || !Number.isFinite(pixdim[i]!)) warnings.push(`pixdim[${i}] is ${pixdim[i]}; the affine treats it as 1`);
   }
 
   const srow = readSrow(dv, version, le);
@@ -155,6 +156,9 @@ export function parseNiftiHeader(bytes: Uint8Array, name: string): ParsedHeader 
     qoffset: [lib.qoffset_x, lib.qoffset_y, lib.qoffset_z],
     srow,
   };
+  if (grid.sformCode > 0 && !sformUsable(grid)) {
+    warnings.push(`sform_code is ${grid.sformCode} but the sform is singular or not finite (all zero?); using the ${grid.qformCode > 0 ? 'qform' : 'pixdim scaling'} instead`);
+  }
   const header: NiftiHeaderInfo = {
     version,
     littleEndian: le,

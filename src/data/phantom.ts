@@ -10,6 +10,7 @@ import { gridFromAffine } from './affine.js';
 import { LABELS, encodeCaseFiles, type BratsCase, type CaseEncodeOptions } from './brats-case.js';
 import { Rng } from './rng.js';
 import type { Affine, Dims3 } from './volume.js';
+import { ArgumentError } from '../tensor/errors.js';
 
 export interface PhantomOptions {
   /** Edge length, or [X, Y, Z]; default 64. */
@@ -73,7 +74,7 @@ export function phantomAffine(dims: Dims3): Affine {
 export function generatePhantom(opts: PhantomOptions = {}): BratsCase {
   const seed = opts.seed ?? 0;
   const dims: Dims3 = typeof opts.size === 'number' || opts.size === undefined ? [opts.size ?? 64, opts.size ?? 64, opts.size ?? 64] : [...opts.size];
-  if (dims.some((d) => !(Number.isInteger(d) && d >= 16))) throw new RangeError(`generatePhantom: size ${dims.join('×')} must be whole and at least 16 per axis`);
+  if (dims.some((d) => !(Number.isInteger(d) && d >= 16))) throw new ArgumentError(`generatePhantom: size ${dims.join('×')} must be whole and at least 16 per axis`);
   const noise = opts.noise ?? 0.03;
   const rng = new Rng(seed, 0x7a4e);
   const [X, Y, Z] = dims;

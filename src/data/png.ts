@@ -4,6 +4,7 @@
  */
 import { zlibSync } from 'fflate';
 import { crc32 } from './gzip.js';
+import { ArgumentError } from '../tensor/errors.js';
 
 function chunk(type: string, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + data.length);
@@ -16,7 +17,7 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
 }
 
 export function encodePng(rgba: Uint8Array, width: number, height: number): Uint8Array {
-  if (rgba.length !== width * height * 4) throw new RangeError(`encodePng: ${rgba.length} bytes for ${width}×${height} RGBA (${width * height * 4} expected)`);
+  if (rgba.length !== width * height * 4) throw new ArgumentError(`encodePng: ${rgba.length} bytes for ${width}×${height} RGBA (${width * height * 4} expected)`);
   const ihdr = new Uint8Array(13);
   const dv = new DataView(ihdr.buffer);
   dv.setUint32(0, width);

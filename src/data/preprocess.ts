@@ -9,6 +9,7 @@ import { bboxOfMask, cropVolume, type Box3 } from './crop.js';
 import { DataError } from './errors.js';
 import { histogramMoments, histogramPercentiles, integerHistogram, maskedValues, moments, percentiles } from './stats.js';
 import type { Dims3, NiftiGrid } from './volume.js';
+import { ArgumentError } from '../tensor/errors.js';
 
 export interface PreprocessOptions {
   /** Lower clipping percentile over the brain; default 0.5. */
@@ -58,7 +59,7 @@ export function brainMask(images: readonly Float32Array[]): Uint8Array {
   const n = images[0]?.length ?? 0;
   const mask = new Uint8Array(n);
   for (const img of images) {
-    if (img.length !== n) throw new RangeError(`brainMask: images have ${img.length} and ${n} voxels`);
+    if (img.length !== n) throw new ArgumentError(`brainMask: images have ${img.length} and ${n} voxels`);
     for (let i = 0; i < n; i++) if (img[i] !== 0) mask[i] = 1;
   }
   return mask;

@@ -5,9 +5,13 @@
  * All labels here are internal (1 NCR, 2 ED, 3 ET; see brats-case.ts).
  */
 import { LABELS } from './brats-case.js';
+import { ArgumentError } from '../tensor/errors.js';
 
+/** The regions in the network's channel order (and of every region array here). */
 export const REGIONS = ['WT', 'TC', 'ET'] as const;
 export type Region = (typeof REGIONS)[number];
+/** The order BraTS reports them in, which the evaluation's tables, CSV columns and JSON keep. */
+export const REPORT_ORDER: readonly Region[] = ['ET', 'TC', 'WT'];
 
 // Bit r of REGION_BITS[label] says whether the label belongs to region r (WT, TC, ET).
 const REGION_BITS = new Uint8Array(256);
@@ -22,7 +26,7 @@ REGION_BITS[LABELS.ET] = 0b111;
 export function labelsToRegions<T extends Float32Array | Uint8Array = Float32Array>(labels: Uint8Array, out?: T, offset = 0): T {
   const n = labels.length;
   const dst = (out ?? new Float32Array(3 * n)) as T;
-  if (dst.length < offset + 3 * n) throw new RangeError(`labelsToRegions: output holds ${dst.length} values, needs ${offset + 3 * n}`);
+  if (dst.length < offset + 3 * n) throw new ArgumentError(`labelsToRegions: output holds ${dst.length} values, needs ${offset + 3 * n}`);
   for (let i = 0; i < n; i++) {
     const b = REGION_BITS[labels[i]!]!;
     dst[offset + i] = b & 1;
@@ -37,7 +41,7 @@ export function labelsToRegions<T extends Float32Array | Uint8Array = Float32Arr
  * labels: a voxel is in a region when its value is > threshold; ED where WT, NCR where TC, ET where ET.
  */
 export function regionsToLabels(regions: ArrayLike<number>, voxels: number, threshold = 0.5, offset = 0): Uint8Array {
-  if (regions.length < offset + 3 * voxels) throw new RangeError(`regionsToLabels: ${regions.length} values cannot hold 3 × ${voxels} voxels`);
+  if (regions.length < offset + 3 * voxels) throw new ArgumentError(`regionsToLabels: ${regions.length} values cannot hold 3 × ${voxels} voxels`);
   const out = new Uint8Array(voxels);
   for (let i = 0; i < voxels; i++) {
     let l = 0;

@@ -4,6 +4,7 @@
  * Math.random cannot be seeded, and a shared global stream would make results depend on which
  * worker ran first; instead each sample derives its own stream from (seed, sample index).
  */
+import { ArgumentError } from '../tensor/errors.js';
 
 const TWO_POW_32 = 4294967296;
 
@@ -27,7 +28,7 @@ function seedWords(seed: number | string): number[] {
     }
     return [h >>> 0, seed.length >>> 0];
   }
-  if (!Number.isFinite(seed)) throw new RangeError(`Rng: seed must be finite, got ${seed}`);
+  if (!Number.isFinite(seed)) throw new ArgumentError(`Rng: seed must be finite, got ${seed}`);
   const n = Math.trunc(seed);
   const lo = n >>> 0;
   const hi = Math.floor(n / TWO_POW_32) >>> 0;
@@ -60,7 +61,7 @@ export class Rng {
   static fromState(state: Readonly<RngState>): Rng {
     const r = new Rng(0);
     [r.s0, r.s1, r.s2, r.s3] = state.map((v) => v >>> 0) as RngState;
-    if ((r.s0 | r.s1 | r.s2 | r.s3) === 0) throw new RangeError('Rng: an all-zero state is invalid');
+    if ((r.s0 | r.s1 | r.s2 | r.s3) === 0) throw new ArgumentError('Rng: an all-zero state is invalid');
     return r;
   }
 
@@ -104,7 +105,7 @@ export class Rng {
       hi = lo;
       lo = 0;
     }
-    if (!(hi > lo)) throw new RangeError(`Rng.int: empty range [${lo}, ${hi})`);
+    if (!(hi > lo)) throw new ArgumentError(`Rng.int: empty range [${lo}, ${hi})`);
     return lo + Math.floor(this.next() * (hi - lo));
   }
 
@@ -121,7 +122,7 @@ export class Rng {
   }
 
   pick<T>(items: readonly T[]): T {
-    if (items.length === 0) throw new RangeError('Rng.pick: no items');
+    if (items.length === 0) throw new ArgumentError('Rng.pick: no items');
     return items[this.int(items.length)]!;
   }
 

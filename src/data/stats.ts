@@ -3,6 +3,7 @@
  * against an independent reader: percentiles use numpy's default 'linear' method, std is the
  * population std (ddof = 0), sums accumulate in float64.
  */
+import { ArgumentError } from '../tensor/errors.js';
 
 type FloatArray = Float32Array | Float64Array;
 
@@ -48,7 +49,7 @@ export function percentiles(values: FloatArray, qs: readonly number[]): number[]
   const n = values.length;
   if (n === 0) return qs.map(() => NaN);
   return qs.map((q) => {
-    if (!(q >= 0 && q <= 100)) throw new RangeError(`percentile ${q} is outside 0..100`);
+    if (!(q >= 0 && q <= 100)) throw new ArgumentError(`percentile ${q} is outside 0..100`);
     const pos = (q / 100) * (n - 1);
     const i = Math.floor(pos);
     const t = pos - i;
@@ -197,7 +198,7 @@ function histogramOrder(h: IntegerHistogram, k: number): number {
 /** numpy's linear percentiles from a histogram; equal to `percentiles` on the same values. */
 export function histogramPercentiles(h: IntegerHistogram, qs: readonly number[]): number[] {
   return qs.map((q) => {
-    if (!(q >= 0 && q <= 100)) throw new RangeError(`percentile ${q} is outside 0..100`);
+    if (!(q >= 0 && q <= 100)) throw new ArgumentError(`percentile ${q} is outside 0..100`);
     if (h.n === 0) return NaN;
     const pos = (q / 100) * (h.n - 1);
     const i = Math.floor(pos);

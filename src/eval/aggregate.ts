@@ -1,5 +1,5 @@
-import { REGIONS } from './masks.js';
-import type { RegionName } from './masks.js';
+import { REPORT_ORDER } from '../data/regions.js';
+import type { Region } from '../data/regions.js';
 import type { LesionWiseCase } from './lesion-wise.js';
 import { METRICS } from './regions-metrics.js';
 import type { CaseMetrics, RegionMetrics } from './regions-metrics.js';
@@ -20,7 +20,7 @@ export interface Aggregate {
 export function aggregate(cases: readonly CaseMetrics[]): Aggregate {
   const reduce = (fn: (v: Float64Array) => number): CaseMetrics => {
     const out = {} as CaseMetrics;
-    for (const r of REGIONS) {
+    for (const r of REPORT_ORDER) {
       const m = {} as RegionMetrics;
       for (const k of METRICS) m[k] = fn(Float64Array.from(cases, (c) => c[r][k]));
       out[r] = m;
@@ -33,14 +33,14 @@ export function aggregate(cases: readonly CaseMetrics[]): Aggregate {
 /** Lesion-wise scores over cases: mean and median of each region's Dice and HD95, summed counts. */
 export interface LesionWiseAggregate {
   n: number;
-  mean: Record<RegionName, { dice: number; hd95: number }>;
-  median: Record<RegionName, { dice: number; hd95: number }>;
-  total: Record<RegionName, { tp: number; fn: number; fp: number }>;
+  mean: Record<Region, { dice: number; hd95: number }>;
+  median: Record<Region, { dice: number; hd95: number }>;
+  total: Record<Region, { tp: number; fn: number; fp: number }>;
 }
 
 export function aggregateLesionWise(cases: readonly LesionWiseCase[]): LesionWiseAggregate {
   const out: LesionWiseAggregate = { n: cases.length, mean: {} as LesionWiseAggregate['mean'], median: {} as LesionWiseAggregate['median'], total: {} as LesionWiseAggregate['total'] };
-  for (const r of REGIONS) {
+  for (const r of REPORT_ORDER) {
     const dice = Float64Array.from(cases, (c) => c[r].dice);
     const hd95 = Float64Array.from(cases, (c) => c[r].hd95);
     out.mean[r] = { dice: mean(dice), hd95: mean(hd95) };

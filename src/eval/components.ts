@@ -1,5 +1,6 @@
 import { boundingBox, checkShape } from './masks.js';
 import type { Shape3 } from './masks.js';
+import { ArgumentError } from '../tensor/errors.js';
 
 /**
  * Connected components and binary dilation of masks in [D, H, W] order, with the
@@ -115,7 +116,7 @@ export function voxelsByLabel(c: Components): { start: Int32Array; indices: Int3
  */
 export function dilate(mask: Uint8Array, shape: Shape3, iterations: number, connectivity: Connectivity = 18): Uint8Array {
   checkShape(shape, mask.length, 'dilation');
-  if (!Number.isInteger(iterations) || iterations < 0) throw new Error(`dilation: iterations must be a non-negative integer, got ${iterations}`);
+  if (!Number.isInteger(iterations) || iterations < 0) throw new ArgumentError(`dilation: iterations must be a non-negative integer, got ${iterations}`);
   const [D, H, W] = shape;
   const plane = H * W;
   const nb = neighbourhood(connectivity, shape);
@@ -125,13 +126,16 @@ export function dilate(mask: Uint8Array, shape: Shape3, iterations: number, conn
   for (let i = 0; i < mask.length; i++) if (mask[i] !== 0) cur[i] = 1;
   const box = boundingBox([cur], shape);
   if (box === null) return cur;
+  // The half-open range [lo, hi) per axis, grown by one after each pass.
+  const lo = [...box.start];
+  const hi = [0, 1, 2].map((a) => box.start[a]! + box.size[a]!);
   for (let it = 0; it < iterations; it++) {
     const next = cur.slice();
-    for (let d = box.lo[0]; d < box.hi[0]; d++)
-      for (let h = box.lo[1]; h < box.hi[1]; h++) {
+    for (let d = lo[0]!; d < hi[0]!; d++)
+      for (let h = lo[1]!; h < hi[1]!; h++) {
         const row = d * plane + h * W;
         const innerRow = d > 0 && d < D - 1 && h > 0 && h < H - 1;
-        for (let w = box.lo[2]; w < box.hi[2]; w++) {
+        for (let w = lo[2]!; w < hi[2]!; w++) {
           const i = row + w;
           if (cur[i] === 0) continue;
           const inner = innerRow && w > 0 && w < W - 1;
@@ -146,8 +150,8 @@ export function dilate(mask: Uint8Array, shape: Shape3, iterations: number, conn
       }
     cur = next;
     for (let a = 0; a < 3; a++) {
-      box.lo[a] = Math.max(0, box.lo[a]! - 1);
-      box.hi[a] = Math.min(shape[a]!, box.hi[a]! + 1);
+      lo[a] = Math.max(0, lo[a]! - 1);
+      hi[a] = Math.min(shape[a]!, hi[a]! + 1);
     }
   }
   return cur;

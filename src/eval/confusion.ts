@@ -1,4 +1,5 @@
 /** Voxel counts of a binary prediction against a binary ground truth. */
+import { ShapeError } from '../tensor/errors.js';
 export interface Confusion {
   tp: number;
   fp: number;
@@ -7,7 +8,7 @@ export interface Confusion {
 }
 
 export function confusion(pred: Uint8Array, gt: Uint8Array): Confusion {
-  if (pred.length !== gt.length) throw new Error(`confusion: masks differ in length (${pred.length} vs ${gt.length})`);
+  if (pred.length !== gt.length) throw new ShapeError(`confusion: masks differ in length (${pred.length} vs ${gt.length})`);
   let tp = 0, fp = 0, fn = 0;
   for (let i = 0; i < pred.length; i++) {
     const p = pred[i] !== 0;

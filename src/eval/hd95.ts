@@ -3,6 +3,7 @@ import type { Shape3, Spacing3 } from './masks.js';
 import { surface } from './surface.js';
 import { squaredDistanceTransform } from './edt.js';
 import { percentileOfSorted } from './percentile.js';
+import { ArgumentError } from '../tensor/errors.js';
 
 /** HD95 when exactly one mask is empty: the BraTS penalty, the diagonal of a 240×240×155 mm volume. */
 export const HD95_ONE_EMPTY = 373.13;
@@ -51,7 +52,7 @@ export function hd95(a: Uint8Array, b: Uint8Array, shape: Shape3, spacing: Spaci
 
 /** As hd95 for any percentile q in [0, 100]; q = 100 is the Hausdorff distance. */
 export function hausdorffPercentile(a: Uint8Array, b: Uint8Array, shape: Shape3, spacing: Spacing3, q: number): number {
-  if (!(q >= 0 && q <= 100)) throw new Error(`hausdorffPercentile: q must lie in [0, 100], got ${q}`);
+  if (!(q >= 0 && q <= 100)) throw new ArgumentError(`hausdorffPercentile: q must lie in [0, 100], got ${q}`);
   const d = surfaceDistances(a, b, shape, spacing);
   if (d.length === 0) {
     const emptyA = !a.some((x) => x !== 0);

@@ -1,6 +1,10 @@
 /** BraTS evaluation: Dice, HD95, sensitivity and specificity of ET, TC and WT, and BraTS 2023's lesion-wise Dice and HD95. Browser-safe. */
-export { DEFAULT_ET_LABEL, REGIONS, boundingBox, countNonzero, regionMasks, voxelCount } from './masks.js';
-export type { Box3, RegionName, Shape3, Spacing3 } from './masks.js';
+export { DEFAULT_ET_LABEL, boundingBox, countNonzero, regionMasks } from './masks.js';
+export type { Shape3, Spacing3 } from './masks.js';
+// The shared vocabulary (src/data): regions in channel and report order, boxes, voxel counts.
+export { REGIONS, REPORT_ORDER, type Region } from '../data/regions.js';
+export type { Box3 } from '../data/crop.js';
+export { voxelCount } from '../data/volume.js';
 export { confusion, sensitivity, specificity } from './confusion.js';
 export type { Confusion } from './confusion.js';
 export { dice, diceFromConfusion } from './dice.js';

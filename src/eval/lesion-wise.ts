@@ -1,5 +1,10 @@
-import { DEFAULT_ET_LABEL, REGIONS, boundingBox, boxShape, checkShape, checkSpacing, crop, regionMasks } from './masks.js';
-import type { RegionName, Shape3, Spacing3 } from './masks.js';
+import { DEFAULT_ET_LABEL, boundingBox, boxShape, checkShape, checkSpacing, crop, regionMasks } from './masks.js';
+import type { Shape3, Spacing3 } from './masks.js';
+import { REPORT_ORDER } from '../data/regions.js';
+import type { Region } from '../data/regions.js';
+import type { Box3 } from '../data/crop.js';
+import type { Dims3 } from '../data/volume.js';
+import { ArgumentError } from '../tensor/errors.js';
 import { connectedComponents, dilate, voxelsByLabel } from './components.js';
 import { surfelHd95 } from './surfel-distances.js';
 
@@ -60,7 +65,7 @@ export interface LesionWiseMetrics {
   lesions: Lesion[];
 }
 
-export type LesionWiseCase = Record<RegionName, LesionWiseMetrics>;
+export type LesionWiseCase = Record<Region, LesionWiseMetrics>;
 
 /** Lesion-wise scores of one binary prediction against its binary ground truth. */
 export function lesionWiseMask(
@@ -74,7 +79,7 @@ export function lesionWiseMask(
   checkShape(shape, pred.length, 'lesion-wise (prediction)');
   checkSpacing(spacing, 'lesion-wise');
   const dilation = options.dilation ?? LESION_WISE_DEFAULTS.dilation;
-  if (!Number.isInteger(dilation) || dilation < 0) throw new Error(`lesion-wise: dilation must be a non-negative integer, got ${dilation}`);
+  if (!Number.isInteger(dilation) || dilation < 0) throw new ArgumentError(`lesion-wise: dilation must be a non-negative integer, got ${dilation}`);
   const minVolume = options.minLesionVolume ?? LESION_WISE_DEFAULTS.minLesionVolume;
   const penalty = options.penaltyHd95 ?? LESION_WISE_DEFAULTS.penaltyHd95;
   // Nothing reaches beyond both masks' box grown by the dilation, so the rest of the volume
@@ -82,11 +87,8 @@ export function lesionWiseMask(
   // dilation does.
   const found = boundingBox([gt, pred], shape);
   if (found === null) return { dice: 1, hd95: 0, tp: 0, fn: 0, fp: 0, lesions: [] };
-  for (let k = 0; k < 3; k++) {
-    found.lo[k] = Math.max(0, found.lo[k]! - dilation);
-    found.hi[k] = Math.min(shape[k]!, found.hi[k]! + dilation);
-  }
-  return scoreLesions(crop(pred, shape, found), crop(gt, shape, found), boxShape(found), spacing, dilation, minVolume, penalty);
+  const box = grow(found, dilation, shape);
+  return scoreLesions(crop(pred, shape, box), crop(gt, shape, box), boxShape(box), spacing, dilation, minVolume, penalty);
 }
 
 function scoreLesions(
@@ -131,14 +133,14 @@ function scoreLesions(
     if (matched.length > 0) {
       const parts = [own, ...matched.map((c) => predVoxels.indices.subarray(predVoxels.start[c]!, predVoxels.start[c + 1]!))];
       const box = boxOf(parts, shape);
-      const local: Shape3 = [box.hi[0] - box.lo[0], box.hi[1] - box.lo[1], box.hi[2] - box.lo[2]];
+      const local = box.size;
       const g = new Uint8Array(local[0] * local[1] * local[2]);
       const p = new Uint8Array(g.length);
       const toLocal = (i: number): number => {
         const d = Math.floor(i / (H * W));
         const h = Math.floor(i / W) % H;
         const w = i % W;
-        return ((d - box.lo[0]) * local[1] + (h - box.lo[1])) * local[2] + (w - box.lo[2]);
+        return ((d - box.start[0]) * local[1] + (h - box.start[1])) * local[2] + (w - box.start[2]);
       };
       for (const i of own) g[toLocal(i)] = 1;
       for (const part of parts.slice(1)) for (const i of part) p[toLocal(i)] = 1;
@@ -169,20 +171,31 @@ function scoreLesions(
   };
 }
 
-/** Box [lo, hi) holding every voxel index of `parts`. */
-function boxOf(parts: readonly Int32Array[], shape: Shape3): { lo: [number, number, number]; hi: [number, number, number] } {
+/** The smallest box holding every voxel index of `parts` (at least one). */
+function boxOf(parts: readonly Int32Array[], shape: Shape3): Box3 {
   const [, H, W] = shape;
-  const lo: [number, number, number] = [Infinity, Infinity, Infinity];
-  const hi: [number, number, number] = [-Infinity, -Infinity, -Infinity];
+  const lo: Dims3 = [Infinity, Infinity, Infinity];
+  const hi: Dims3 = [-Infinity, -Infinity, -Infinity];
   for (const part of parts)
     for (const i of part) {
       const c = [Math.floor(i / (H * W)), Math.floor(i / W) % H, i % W];
       for (let k = 0; k < 3; k++) {
-        lo[k] = Math.min(lo[k], c[k]!);
-        hi[k] = Math.max(hi[k], c[k]! + 1);
+        lo[k] = Math.min(lo[k]!, c[k]!);
+        hi[k] = Math.max(hi[k]!, c[k]! + 1);
       }
     }
-  return { lo, hi };
+  return { start: lo, size: [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]] };
+}
+
+/** `box` grown by `by` voxels on every side, clipped to the volume (as the dilation stops at its border). */
+function grow(box: Box3, by: number, shape: Shape3): Box3 {
+  const start: Dims3 = [0, 0, 0];
+  const size: Dims3 = [0, 0, 0];
+  for (let k = 0; k < 3; k++) {
+    start[k] = Math.max(0, box.start[k]! - by);
+    size[k] = Math.min(shape[k]!, box.start[k]! + box.size[k]! + by) - start[k]!;
+  }
+  return { start, size };
 }
 
 /**
@@ -192,17 +205,13 @@ function boxOf(parts: readonly Int32Array[], shape: Shape3): { lo: [number, numb
  */
 function matchedComponents(own: Int32Array, predLabels: Int32Array, shape: Shape3, dilation: number): number[] {
   const [, H, W] = shape;
-  const box = boxOf([own], shape);
-  for (let k = 0; k < 3; k++) {
-    box.lo[k] = Math.max(0, box.lo[k] - dilation);
-    box.hi[k] = Math.min(shape[k]!, box.hi[k] + dilation);
-  }
-  const local: Shape3 = [box.hi[0] - box.lo[0], box.hi[1] - box.lo[1], box.hi[2] - box.lo[2]];
+  const box = grow(boxOf([own], shape), dilation, shape);
+  const local = box.size;
   const m = new Uint8Array(local[0] * local[1] * local[2]);
   for (const i of own) {
-    const d = Math.floor(i / (H * W)) - box.lo[0];
-    const h = (Math.floor(i / W) % H) - box.lo[1];
-    const w = (i % W) - box.lo[2];
+    const d = Math.floor(i / (H * W)) - box.start[0];
+    const h = (Math.floor(i / W) % H) - box.start[1];
+    const w = (i % W) - box.start[2];
     m[(d * local[1] + h) * local[2] + w] = 1;
   }
   const grown = dilate(m, local, dilation, 18);
@@ -211,7 +220,7 @@ function matchedComponents(own: Int32Array, predLabels: Int32Array, shape: Shape
     for (let h = 0; h < local[1]; h++)
       for (let w = 0; w < local[2]; w++) {
         if (grown[(d * local[1] + h) * local[2] + w] === 0) continue;
-        const c = predLabels[((d + box.lo[0]) * H + (h + box.lo[1])) * W + (w + box.lo[2])]!;
+        const c = predLabels[((d + box.start[0]) * H + (h + box.start[1])) * W + (w + box.start[2])]!;
         if (c !== 0) found.add(c);
       }
   return [...found].sort((a, b) => a - b);
@@ -231,6 +240,6 @@ export function evaluateLesionWise(
   const pred = regionMasks(predLabels, et);
   const gt = regionMasks(gtLabels, et);
   const out = {} as LesionWiseCase;
-  for (const r of REGIONS) out[r] = lesionWiseMask(pred[r], gt[r], shape, spacing, options);
+  for (const r of REPORT_ORDER) out[r] = lesionWiseMask(pred[r], gt[r], shape, spacing, options);
   return out;
 }

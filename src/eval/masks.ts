@@ -4,33 +4,30 @@
  * Volumes are flat arrays in row-major [D, H, W] order with W fastest, which is NIfTI's
  * x-fastest memory order read as D = Z, H = Y, W = X. Spacing is [sd, sh, sw] in mm.
  */
+import { ArgumentError, ShapeError } from '../tensor/errors.js';
+import type { Region } from '../data/regions.js';
+import type { Box3 } from '../data/crop.js';
+import { voxelCount } from '../data/volume.js';
 export type Shape3 = readonly [number, number, number];
 export type Spacing3 = readonly [number, number, number];
 
-/** The three nested BraTS evaluation regions. */
-export type RegionName = 'ET' | 'TC' | 'WT';
-export const REGIONS: readonly RegionName[] = ['ET', 'TC', 'WT'];
 
 /** Label used for enhancing tumour: 4 in BraTS 2018–2021, 3 in BraTS 2023. */
 export const DEFAULT_ET_LABEL = 4;
 
-export function voxelCount(shape: Shape3): number {
-  return shape[0] * shape[1] * shape[2];
-}
-
 /** Throws unless `shape` is three positive integers whose product is `length`. */
 export function checkShape(shape: Shape3, length: number, what: string): void {
   if (shape.length !== 3 || !shape.every((s) => Number.isInteger(s) && s > 0)) {
-    throw new Error(`${what}: shape must be three positive integers [D, H, W], got [${shape.join(', ')}]`);
+    throw new ShapeError(`${what}: shape must be three positive integers [D, H, W], got [${shape.join(', ')}]`);
   }
   if (voxelCount(shape) !== length) {
-    throw new Error(`${what}: shape [${shape.join(', ')}] holds ${voxelCount(shape)} voxels but the array has ${length}`);
+    throw new ShapeError(`${what}: shape [${shape.join(', ')}] holds ${voxelCount(shape)} voxels but the array has ${length}`);
   }
 }
 
 export function checkSpacing(spacing: Spacing3, what: string): void {
   if (spacing.length !== 3 || !spacing.every((s) => Number.isFinite(s) && s > 0)) {
-    throw new Error(`${what}: spacing must be three positive finite numbers [sd, sh, sw] in mm, got [${spacing.join(', ')}]`);
+    throw new ArgumentError(`${what}: spacing must be three positive finite numbers [sd, sh, sw] in mm, got [${spacing.join(', ')}]`);
   }
 }
 
@@ -44,9 +41,9 @@ export function countNonzero(mask: Uint8Array): number {
  * WT = {1, 2, ET}, TC = {1, ET}, ET = {ET}. Labels are rounded first, so that a label map
  * stored as floats (or rescaled by scl_slope) still matches its integer labels.
  */
-export function regionMasks(labels: ArrayLike<number>, etLabel: number = DEFAULT_ET_LABEL): Record<RegionName, Uint8Array> {
+export function regionMasks(labels: ArrayLike<number>, etLabel: number = DEFAULT_ET_LABEL): Record<Region, Uint8Array> {
   if (!Number.isInteger(etLabel) || etLabel === 1 || etLabel === 2 || etLabel <= 0) {
-    throw new Error(`ET label must be a positive integer other than 1 and 2, got ${etLabel}`);
+    throw new ArgumentError(`ET label must be a positive integer other than 1 and 2, got ${etLabel}`);
   }
   const n = labels.length;
   const ET = new Uint8Array(n);
@@ -68,12 +65,6 @@ export function regionMasks(labels: ArrayLike<number>, etLabel: number = DEFAULT
   return { ET, TC, WT };
 }
 
-/** Inclusive-exclusive box [lo, hi) per axis. */
-export interface Box3 {
-  lo: [number, number, number];
-  hi: [number, number, number];
-}
-
 /** The smallest box holding every nonzero voxel of any of the masks; null when all are empty. */
 export function boundingBox(masks: readonly Uint8Array[], shape: Shape3): Box3 | null {
   let box: Box3 | null = null;
@@ -83,8 +74,9 @@ export function boundingBox(masks: readonly Uint8Array[], shape: Shape3): Box3 |
     if (box === null) box = b;
     else {
       for (let k = 0; k < 3; k++) {
-        box.lo[k] = Math.min(box.lo[k]!, b.lo[k]!);
-        box.hi[k] = Math.max(box.hi[k]!, b.hi[k]!);
+        const hi = Math.max(box.start[k]! + box.size[k]!, b.start[k]! + b.size[k]!);
+        box.start[k] = Math.min(box.start[k]!, b.start[k]!);
+        box.size[k] = hi - box.start[k]!;
       }
     }
   }
@@ -119,16 +111,16 @@ function maskBox(m: Uint8Array, shape: Shape3): Box3 | null {
   }
   for (; i < m.length; i++) if (m[i] !== 0) visit(i);
   if (d1 < 0) return null;
-  return { lo: [d0, h0, w0], hi: [d1 + 1, h1 + 1, w1 + 1] };
+  return { start: [d0, h0, w0], size: [d1 + 1 - d0, h1 + 1 - h0, w1 + 1 - w0] };
 }
 
 export function crop(mask: Uint8Array, shape: Shape3, box: Box3): Uint8Array {
   const [, H, W] = shape;
-  const [cd, ch, cw] = [box.hi[0] - box.lo[0], box.hi[1] - box.lo[1], box.hi[2] - box.lo[2]];
+  const [cd, ch, cw] = box.size;
   const out = new Uint8Array(cd * ch * cw);
   for (let d = 0; d < cd; d++) {
     for (let h = 0; h < ch; h++) {
-      const src = ((d + box.lo[0]) * H + (h + box.lo[1])) * W + box.lo[2];
+      const src = ((d + box.start[0]) * H + (h + box.start[1])) * W + box.start[2];
       out.set(mask.subarray(src, src + cw), (d * ch + h) * cw);
     }
   }
@@ -136,5 +128,5 @@ export function crop(mask: Uint8Array, shape: Shape3, box: Box3): Uint8Array {
 }
 
 export function boxShape(box: Box3): Shape3 {
-  return [box.hi[0] - box.lo[0], box.hi[1] - box.lo[1], box.hi[2] - box.lo[2]];
+  return box.size;
 }

@@ -3,8 +3,9 @@
  * numpy's default `np.percentile(values, q)`: rank (n − 1)·q/100, interpolated with numpy's
  * two-sided lerp so that results agree to the last bit. Sorts a copy; NaN for no values.
  */
+import { ArgumentError } from '../tensor/errors.js';
 export function percentile(values: ArrayLike<number>, q: number): number {
-  if (!(q >= 0 && q <= 100)) throw new Error(`percentile: q must lie in [0, 100], got ${q}`);
+  if (!(q >= 0 && q <= 100)) throw new ArgumentError(`percentile: q must lie in [0, 100], got ${q}`);
   const n = values.length;
   if (n === 0) return NaN;
   const sorted = Float64Array.from(values).sort();

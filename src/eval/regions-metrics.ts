@@ -1,5 +1,6 @@
-import { DEFAULT_ET_LABEL, REGIONS, checkShape, checkSpacing, regionMasks } from './masks.js';
-import type { RegionName, Shape3, Spacing3 } from './masks.js';
+import { REPORT_ORDER, type Region } from '../data/regions.js';
+import { DEFAULT_ET_LABEL, checkShape, checkSpacing, regionMasks } from './masks.js';
+import type { Shape3, Spacing3 } from './masks.js';
 import { confusion, sensitivity, specificity } from './confusion.js';
 import { diceFromConfusion } from './dice.js';
 import { hd95 } from './hd95.js';
@@ -15,7 +16,7 @@ export interface RegionMetrics {
 export type MetricName = keyof RegionMetrics;
 export const METRICS: readonly MetricName[] = ['dice', 'hd95', 'sensitivity', 'specificity'];
 
-export type CaseMetrics = Record<RegionName, RegionMetrics>;
+export type CaseMetrics = Record<Region, RegionMetrics>;
 
 export interface EvaluateOptions {
   /** Enhancing-tumour label: 4 (BraTS 2018–2021, the default) or 3 (BraTS 2023). */
@@ -48,6 +49,6 @@ export function evaluateRegions(
   const pred = regionMasks(predLabels, et);
   const gt = regionMasks(gtLabels, et);
   const out = {} as CaseMetrics;
-  for (const r of REGIONS) out[r] = evaluateMask(pred[r], gt[r], shape, spacing);
+  for (const r of REPORT_ORDER) out[r] = evaluateMask(pred[r], gt[r], shape, spacing);
   return out;
 }

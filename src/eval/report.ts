@@ -1,5 +1,4 @@
-import { REGIONS } from './masks.js';
-import type { RegionName } from './masks.js';
+import { REPORT_ORDER, type Region } from '../data/regions.js';
 import { METRICS } from './regions-metrics.js';
 import type { CaseMetrics, MetricName } from './regions-metrics.js';
 import type { Aggregate, LesionWiseAggregate } from './aggregate.js';
@@ -51,12 +50,12 @@ function footer(r: EvaluationReport, cols: readonly Column[], meanLabel: string)
 
 /** Region-major, so one region's metrics sit together; lesion-wise after the legacy ones. */
 function columns(r: EvaluationReport): Column[] {
-  const legacy = r.cases.some((c) => c.metrics) ? REGIONS.flatMap((region) => METRICS.map((m) => legacyColumn(region, m))) : [];
-  const lesionwise = r.cases.some((c) => c.lesionwise) ? REGIONS.flatMap(lesionColumns) : [];
+  const legacy = r.cases.some((c) => c.metrics) ? REPORT_ORDER.flatMap((region) => METRICS.map((m) => legacyColumn(region, m))) : [];
+  const lesionwise = r.cases.some((c) => c.lesionwise) ? REPORT_ORDER.flatMap(lesionColumns) : [];
   return [...legacy, ...lesionwise];
 }
 
-function legacyColumn(region: RegionName, metric: MetricName): Column {
+function legacyColumn(region: Region, metric: MetricName): Column {
   return {
     table: `${region} ${SHORT[metric]}`,
     csv: `${region}_${metric}`,
@@ -67,7 +66,7 @@ function legacyColumn(region: RegionName, metric: MetricName): Column {
   };
 }
 
-function lesionColumns(region: RegionName): Column[] {
+function lesionColumns(region: Region): Column[] {
   const score = (m: 'dice' | 'hd95'): Column => ({
     table: `${region} LW ${m === 'dice' ? 'Dice' : 'HD95'}`,
     csv: `${region}_lesionwise_${m}`,
@@ -135,7 +134,7 @@ function csv(r: EvaluationReport): string {
 export function caseJson(c: Omit<CaseResult, 'id'>): Record<string, unknown> {
   if (!c.lesionwise) return c.metrics ?? {};
   const out: Record<string, unknown> = {};
-  for (const r of REGIONS) out[r] = { ...(c.metrics?.[r] ?? {}), lesionwise: c.lesionwise[r] };
+  for (const r of REPORT_ORDER) out[r] = { ...(c.metrics?.[r] ?? {}), lesionwise: c.lesionwise[r] };
   return out;
 }
 

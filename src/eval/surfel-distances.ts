@@ -2,6 +2,7 @@ import { boundingBox, boxShape, checkShape, checkSpacing, crop } from './masks.j
 import type { Shape3, Spacing3 } from './masks.js';
 import { squaredDistanceTransform } from './edt.js';
 import { surfelAreas } from './surfels.js';
+import { ArgumentError } from '../tensor/errors.js';
 
 /**
  * The surface-distance HD95 of BraTS 2023 (its `surface_distance` package's
@@ -147,7 +148,7 @@ export function weightedPercentile(d: SurfelDistances, percent: number): number 
 
 /** The larger of both directions' area-weighted percentiles, in mm (∞ when either mask is empty). */
 export function robustHausdorff(sd: SurfaceDistancePair, percent: number): number {
-  if (!(percent >= 0 && percent <= 100)) throw new Error(`robustHausdorff: percent must lie in [0, 100], got ${percent}`);
+  if (!(percent >= 0 && percent <= 100)) throw new ArgumentError(`robustHausdorff: percent must lie in [0, 100], got ${percent}`);
   return Math.max(weightedPercentile(sd.aToB, percent), weightedPercentile(sd.bToA, percent));
 }
 

@@ -1,4 +1,5 @@
 import type { Spacing3 } from './masks.js';
+import { ArgumentError } from '../tensor/errors.js';
 
 /**
  * Surface elements ("surfels") at voxel corners, as the surface-distance method of BraTS 2023
@@ -36,7 +37,7 @@ const TRIANGLES: readonly string[] = [
 
 /** The 8-bit code's triangles as [|nx|, |ny|, |nz|] in units of 1/8. */
 export function surfelNormals(code: number): [number, number, number][] {
-  if (!Number.isInteger(code) || code < 0 || code > 255) throw new Error(`surfel code must be an integer in [0, 255], got ${code}`);
+  if (!Number.isInteger(code) || code < 0 || code > 255) throw new ArgumentError(`surfel code must be an integer in [0, 255], got ${code}`);
   const s = TRIANGLES[code < 128 ? code : 255 - code]!;
   if (s === '') return [];
   return s.split(' ').map((t) => [Number(t[0]), Number(t[1]), Number(t[2])]);

@@ -46,6 +46,13 @@ export interface HnfnetConfig {
   emaMomentum: number;
   /** L2-normalise the averaged bases over channels after each moving-average update. */
   emaRenormalize: boolean;
+  /**
+   * 2 runs the whole network at half resolution: the input is brought down by a 2×2×2 mean
+   * (trilinear to half size, which is exactly that mean) and the logits back up trilinearly.
+   * 8× cheaper per voxel; training takes its loss at the network's own resolution. Absent
+   * (older weights files) means 1.
+   */
+  inputStride?: 1 | 2;
   norm: NormConfig;
 }
 
@@ -63,7 +70,7 @@ export interface UNet3dConfig {
 
 export type ModelConfig = HnfnetConfig | UNet3dConfig;
 
-export const PRESET_NAMES = ['unet3d', 'hnfnet', 'hnfnet-intra', 'hnfnetv2', 'tiny'] as const;
+export const PRESET_NAMES = ['unet3d', 'hnfnet', 'hnfnet-intra', 'hnfnetv2', 'hnfnetv2-web', 'tiny'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 const NORM: NormConfig = { kind: 'instance', affine: true, eps: 1e-5 };
@@ -92,12 +99,15 @@ const PRESETS: Record<PresetName, ModelConfig> = {
   hnfnet: HNFNET,
   'hnfnet-intra': { ...HNFNET, intraSde: true },
   hnfnetv2: { ...HNFNET, intraSde: true, interSde: true },
+  // The HNF-Netv2 layout sized for browsers and CPU training (docs/ARCHITECTURE.md, "hnfnetv2-web"):
+  // a quarter of the widths, one block per branch, run at 2 mm inside.
+  'hnfnetv2-web': { ...HNFNET, stemChannels: 8, widths: [8, 16, 32, 64], blocks: [1, 1, 1, 1], emaBases: 16, intraSde: true, interSde: true, inputStride: 2 },
   // The HNF-Netv2 layout at a width and depth that trains in seconds on a software GPU.
   tiny: { ...HNFNET, stemChannels: 4, widths: [4, 8, 16, 32], blocks: [1, 1, 1, 1], emaBases: 8, intraSde: true, interSde: true },
 };
 
 /** Table 1 of the paper (input 128³): what the presets are checked against. */
-export const PAPER_TABLE1: Readonly<Record<Exclude<PresetName, 'tiny'>, { params: number; flops: number }>> = {
+export const PAPER_TABLE1: Readonly<Record<Exclude<PresetName, 'tiny' | 'hnfnetv2-web'>, { params: number; flops: number }>> = {
   unet3d: { params: 15.8e6, flops: 1240.27e9 },
   hnfnet: { params: 16.85e6, flops: 436.59e9 },
   'hnfnet-intra': { params: 17.31e6, flops: 436.75e9 },
@@ -141,6 +151,9 @@ export function validateConfig(cfg: ModelConfig): void {
   cfg.blocks.forEach((b, i) => positiveInt(b, `blocks[${i}]`));
   if (!(cfg.sdeReduction > 0)) throw new HnfnetError(`model config: sdeReduction must be positive, got ${cfg.sdeReduction}`);
   if (cfg.interSde && cfg.widths.length < 2) throw new HnfnetError('model config: interSde needs at least two PMF modules');
+  if (cfg.inputStride !== undefined && cfg.inputStride !== 1 && cfg.inputStride !== 2) {
+    throw new HnfnetError(`model config: inputStride must be 1 or 2, got ${String(cfg.inputStride)}`);
+  }
   positiveInt(cfg.emaBases, 'emaBases');
   positiveInt(cfg.emaStages, 'emaStages');
   if (!(cfg.emaMomentum >= 0 && cfg.emaMomentum <= 1)) throw new HnfnetError(`model config: emaMomentum must be in [0, 1], got ${cfg.emaMomentum}`);
@@ -148,5 +161,10 @@ export function validateConfig(cfg: ModelConfig): void {
 
 /** The factor every spatial side of the input must be a multiple of. */
 export function sizeMultiple(cfg: ModelConfig): number {
-  return cfg.kind === 'unet3d' ? 2 ** (cfg.widths.length - 1) : 2 ** cfg.widths.length;
+  return cfg.kind === 'unet3d' ? 2 ** (cfg.widths.length - 1) : 2 ** cfg.widths.length * inputStride(cfg);
+}
+
+/** The factor between the input's grid and the grid the network runs on (1 or 2). */
+export function inputStride(cfg: ModelConfig): 1 | 2 {
+  return cfg.kind === 'hnfnet' ? (cfg.inputStride ?? 1) : 1;
 }

@@ -23,13 +23,13 @@ import { Sequential } from '../nn/layers/container.js';
 import { Module } from '../nn/module.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { conv, ConvNormAct, type BuildContext } from './blocks.js';
-import type { HnfnetConfig } from './config.js';
+import { inputStride, type HnfnetConfig } from './config.js';
 import { EMAUnit } from './ema-unit.js';
 import { checkInputShape } from './input.js';
 import { PMF } from './pmf.js';
 import { InterScaleSDE } from './sde.js';
 
-export class HNFNet extends Module {
+export class HNFNet extends Module<[Tensor, boolean?], Tensor> {
   readonly stem: Sequential;
   readonly down: ConvNormAct;
   readonly pmfs: PMF[];
@@ -59,9 +59,18 @@ export class HNFNet extends Module {
     this.head = this.registerModule('head', conv(ctx, s, c.outChannels, 1, { bias: true }));
   }
 
-  forward(x: Tensor): Tensor {
+  /**
+   * Region logits on x's grid. With `native` (inputStride 2) they stay on the grid the network
+   * ran on, half x's: where training takes its loss (trainer.ts), against regions brought down
+   * by the same mean, so no step pays for full-resolution logits and their gradients.
+   */
+  forward(x: Tensor, native = false): Tensor {
     checkInputShape(x.shape, this.config, 'hnfnet');
-    const skip = this.stem.call(x);
+    const grid = x.shape.slice(2);
+    // Trilinear to half size (align_corners false) is exactly the 2×2×2 mean, on both sides.
+    const input = inputStride(this.config) === 2 ? interpolate(x, { size: grid.map((d) => d / 2) }) : x;
+    const skip = this.stem.call(input);
+    if (input !== x) input.dispose();
     let feats: Tensor[] = [this.down.call(skip)];
     this.pmfs.forEach((pmf, k) => {
       let next = pmf.call(feats);
@@ -91,6 +100,9 @@ export class HNFNet extends Module {
     merged.dispose();
     const logits = this.head.call(decoded);
     decoded.dispose();
-    return logits;
+    if (native || input === x) return logits;
+    const upsampled = interpolate(logits, { size: grid });
+    logits.dispose();
+    return upsampled;
   }
 }

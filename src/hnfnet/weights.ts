@@ -25,6 +25,9 @@ export async function saveWeights(model: SegmentationModel, config: ModelConfig,
 /** The configuration stored in a weights file (or the given fallback preset). */
 export function weightsConfig(bytes: Uint8Array, source: string, fallbackPreset?: string): { config: ModelConfig; preset: string | null } {
   const { metadata } = decodeSafetensors(bytes, source);
+  if (metadata.format === 'hnfnet-adam') {
+    throw new HnfnetError(`${source} is a training state (optimizer moments and run state), not model weights; the weights are in the *.safetensors next to it without ".train" (e.g. last.safetensors)`);
+  }
   const preset = metadata[PRESET_KEY] ?? null;
   if (metadata[CONFIG_KEY]) {
     try {

@@ -1,13 +1,13 @@
 import { attachGrad, empty, type Tensor } from '../tensor/tensor.js';
 import type { KernelDef, UniformValues } from '../tensor/kernel.js';
-import { broadcastShapes, broadcastStrides, fmt, sameShape, type Shape } from '../tensor/shape.js';
+import { MAX_RANK, broadcastShapes, broadcastStrides, fmt, sameShape, type Shape } from '../tensor/shape.js';
 import { ShapeError } from '../tensor/errors.js';
 import { arg, label, sameDevice } from './util.js';
 import { sumTo } from './reduce.js';
 import { neg } from './unary.js';
 
 /** Highest rank the broadcasting kernels accept. */
-export const MAX_RANK = 8;
+export { MAX_RANK };
 
 /** WGSL that turns the linear output index into offsets in each broadcast operand. */
 function offsetsCode(operands: string[]): string {

@@ -2,7 +2,8 @@ import type { Tensor } from '../tensor/tensor.js';
 import { fmt } from '../tensor/shape.js';
 import { ShapeError } from '../tensor/errors.js';
 
-export type Triple = readonly [number, number, number];
+/** Three per-axis integers [d, h, w] (nn's `Triple` also accepts one number for all three). */
+export type Int3 = readonly [number, number, number];
 
 export interface Conv3dKernelOptions {
   /** Stride per axis (D, H, W), or one number for all three. Default 1. */
@@ -25,17 +26,17 @@ export interface ConvGeometry {
   ci: number;
   co: number;
   /** Input spatial size. */
-  in: Triple;
+  in: Int3;
   /** Kernel size. */
-  k: Triple;
-  stride: Triple;
-  pad: Triple;
+  k: Int3;
+  stride: Int3;
+  pad: Int3;
   /** Output spatial size. */
-  out: Triple;
+  out: Int3;
   hasBias: boolean;
 }
 
-function triple(v: number | readonly number[] | undefined, dflt: number, what: string, min: number): Triple {
+function triple(v: number | readonly number[] | undefined, dflt: number, what: string, min: number): Int3 {
   const t = v === undefined ? [dflt, dflt, dflt] : typeof v === 'number' ? [v, v, v] : [...v];
   if (t.length !== 3 || !t.every((x) => Number.isInteger(x) && x >= min)) {
     throw new ShapeError(`conv3d: ${what} must be an integer >= ${min} or three of them, got ${JSON.stringify(v)}`);
@@ -62,9 +63,9 @@ export function convGeometryOf(xShape: readonly number[], wShape: readonly numbe
   }
   const stride = triple(opts.stride, 1, 'stride', 1);
   const pad = triple(opts.padding, 0, 'padding', 0);
-  const k: Triple = [kd, kh, kw];
-  const inSize: Triple = [d, h, w];
-  const out = inSize.map((s, i) => Math.floor((s + 2 * pad[i]! - k[i]!) / stride[i]!) + 1) as unknown as Triple;
+  const k: Int3 = [kd, kh, kw];
+  const inSize: Int3 = [d, h, w];
+  const out = inSize.map((s, i) => Math.floor((s + 2 * pad[i]! - k[i]!) / stride[i]!) + 1) as unknown as Int3;
   if (out.some((o) => o <= 0)) {
     throw new ShapeError(
       `conv3d: ${both} with stride ${fmt(stride)} and padding ${fmt(pad)} give an empty output ${fmt(out)} ` +

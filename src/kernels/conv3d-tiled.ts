@@ -3,7 +3,8 @@ import type { Device } from '../tensor/device.js';
 import type { KernelDef } from '../tensor/kernel.js';
 import { arg } from './util.js';
 import { sum } from './reduce.js';
-import { describe, type ConvGeometry, type Triple } from './conv3d-geometry.js';
+import { describe, type ConvGeometry, type Int3 } from './conv3d-geometry.js';
+import { InternalError } from '../tensor/errors.js';
 
 /**
  * The fast conv3d kernels. Every pass is a direct convolution over a zero-padded copy of
@@ -97,16 +98,16 @@ export interface Padded {
   /** True when `t` was made here and must be disposed by the caller. */
   owned: boolean;
   c: number;
-  dims: Triple;
+  dims: Int3;
 }
 
 /**
  * A zero-padded copy of `src` [N, C, D, H, W] shaped [N, cp, dims], with src's voxel
  * (0, 0, 0) at `left`. Returns src itself when the copy would be the identity.
  */
-export function padded(src: Tensor, cp: number, dims: Triple, left: Triple): Padded {
+export function padded(src: Tensor, cp: number, dims: Int3, left: Int3): Padded {
   const [n, c, d, h, w] = src.shape as [number, number, number, number, number];
-  if (dims[2] % 4 !== 0) throw new Error(`conv3d internal: padded row ${dims[2]} is not a multiple of 4`);
+  if (dims[2] % 4 !== 0) throw new InternalError(`conv3d internal: padded row ${dims[2]} is not a multiple of 4`);
   if (cp === c && dims[0] === d && dims[1] === h && dims[2] === w && left.every((l) => l === 0)) {
     return { t: src, owned: false, c, dims };
   }
@@ -155,11 +156,11 @@ const weightKernel: KernelDef = {
 
 interface SubKernel {
   /** Taps per axis. */
-  m: Triple;
+  m: Int3;
   /** First source tap per axis. */
-  r: Triple;
+  r: Int3;
   /** Source tap step per axis. */
-  s: Triple;
+  s: Int3;
   flip: boolean;
   /** Whether (cin, cout) = (Ci, Co) (forward) or (Co, Ci) (dgrad). */
   transpose: boolean;
@@ -307,7 +308,7 @@ ${stores}`,
 
 /** Where a tiled convolution writes: a logical grid placed in y with strides (dgrad phases interleave). */
 interface OutputPlacement {
-  grid: Triple;
+  grid: Int3;
   /** Element strides of batch, channel, d, h, w and the offset of grid voxel (0, 0, 0). */
   yn: number;
   yc: number;
@@ -321,8 +322,8 @@ interface ConvPass {
   input: Padded;
   /** Reads start at padded voxel (grid·stride + origin + tap); W's origin is always 0. */
   origin: [number, number];
-  stride: Triple;
-  taps: Triple;
+  stride: Int3;
+  taps: Int3;
   weights: Tensor;
   bias: Tensor;
   cout: number;
@@ -387,7 +388,7 @@ function rowLength(w: number, s: number, k: number, tw: number): number {
 
 interface ForwardPlan {
   coutP: number;
-  dims: Triple;
+  dims: Int3;
   /** x itself serves as the padded input. */
   direct: boolean;
 }
@@ -511,8 +512,8 @@ export function tiledInputGrad(gy: Tensor, weight: Tensor, g: ConvGeometry, tile
     const input = padded(gy, g.co, [dims0, dims1, plan.rows[iw]!], [leadD, leadH, fw.lead]);
     for (const fd of ld) {
       for (const fh of lh) {
-        const m: Triple = [fd.m, fh.m, fw.m];
-        const r: Triple = [fd.r, fh.r, fw.r];
+        const m: Int3 = [fd.m, fh.m, fw.m];
+        const r: Int3 = [fd.r, fh.r, fw.r];
         const key = `${r}`;
         let wt = wts.get(key);
         if (!wt) {
@@ -662,7 +663,7 @@ ${stores}`,
 
 interface WeightGradPlan {
   /** Padded x extent: every tap of the 4-voxel steps, including the zero columns of ĝ. */
-  dims: Triple;
+  dims: Int3;
   ow4: number;
   coutP: number;
   rows: number;

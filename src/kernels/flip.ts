@@ -1,10 +1,9 @@
 import { attachGrad, empty, type Tensor } from '../tensor/tensor.js';
 import type { KernelDef } from '../tensor/kernel.js';
-import { fmt, normAxes, type Shape } from '../tensor/shape.js';
+import { MAX_RANK, fmt, normAxes, type Shape } from '../tensor/shape.js';
 import { ShapeError } from '../tensor/errors.js';
 import { arg } from './util.js';
 
-const MAX_RANK = 8;
 
 /** Gathers y[i] = x[i with the flagged coordinates reversed]; one invocation per element. */
 const flipKernel: KernelDef = {

@@ -305,7 +305,7 @@ function run(x: Tensor, plan: Plan, backward: boolean): Tensor {
     const out = pass(cur, n, c, size, next, a, plan, backward);
     if (cur !== x) cur.dispose();
     cur = out;
-    size[a] = next[a]!;
+    size[a] = next[a];
   }
   if (cur !== x) return cur;
   const copy = empty(x.shape, x.device, 'interpolate_trilinear');

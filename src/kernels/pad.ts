@@ -1,10 +1,9 @@
 import { attachGrad, empty, type Tensor } from '../tensor/tensor.js';
 import type { KernelDef } from '../tensor/kernel.js';
-import { fmt, type Shape } from '../tensor/shape.js';
+import { MAX_RANK, fmt, type Shape } from '../tensor/shape.js';
 import { ShapeError } from '../tensor/errors.js';
 import { arg } from './util.js';
 
-const MAX_RANK = 8;
 
 /**
  * y[o] = x[o − before] where that lies inside x, else `value`; per axis, before may be

@@ -20,7 +20,8 @@ export const unaryOps = {
   exp: { wgsl: 'exp(x)', ref: Math.exp, grad: 'g * y' },
   log: { wgsl: 'log(x)', ref: Math.log, grad: 'g / x' },
   sqrt: { wgsl: 'sqrt(x)', ref: Math.sqrt, grad: 'g * 0.5 / y' },
-  relu: { wgsl: 'max(x, 0.0)', ref: (x) => Math.max(x, 0), grad: 'select(0.0, g, x > 0.0)' },
+  // Not max(x, 0.0): WGSL's max may return 0 for a NaN, where PyTorch's relu keeps the NaN.
+  relu: { wgsl: 'select(x, 0.0, x < 0.0)', ref: (x) => (x < 0 ? 0 : x), grad: 'select(0.0, g, x > 0.0)' },
   leaky_relu: { wgsl: 'select(p * x, x, x > 0.0)', ref: (x, p) => (x > 0 ? x : p * x), grad: 'select(p * g, g, x > 0.0)', param: 0.01 },
   sigmoid: {
     // Written so that neither branch overflows: exp of a non-positive number only.

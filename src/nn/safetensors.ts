@@ -3,6 +3,8 @@
  * `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}}`,
  * then the raw little-endian data. Readable by PyTorch's `safetensors` and written by it.
  */
+import { HnfnetError } from '../tensor/errors.js';
+
 export type SafeDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
 export interface SafeTensor {
@@ -12,8 +14,9 @@ export interface SafeTensor {
   bytes: Uint8Array;
 }
 
-export class SafetensorsError extends Error {
+export class SafetensorsError extends HnfnetError {
   override name = 'SafetensorsError';
+  override readonly code = 'SAFETENSORS';
 }
 
 const ITEM: Record<SafeDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };

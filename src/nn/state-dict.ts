@@ -6,6 +6,7 @@ import { bytesToF32, decodeSafetensors, encodeSafetensors, f32Bytes, type SafeTe
 
 export class StateDictError extends HnfnetError {
   override name = 'StateDictError';
+  override readonly code = 'STATE_DICT';
 }
 
 /** Reads every parameter and buffer back and encodes them as safetensors. */
@@ -24,8 +25,19 @@ export interface LoadOptions {
   source?: string;
 }
 
+function nonFinite(v: Float32Array): { count: number; first: number; index: number } | null {
+  let count = 0;
+  let index = -1;
+  for (let i = 0; i < v.length; i++) {
+    if (!Number.isFinite(v[i]!)) {
+      if (count++ === 0) index = i;
+    }
+  }
+  return count ? { count, first: v[index]!, index } : null;
+}
+
 /**
- * Loads safetensors bytes into a module. Every name, shape and dtype is checked first and
+ * Loads safetensors bytes into a module. Every name, shape, dtype and value (finite) is checked first and
  * all mismatches are reported together; nothing is changed unless everything fits.
  */
 export function loadStateDict(module: Module<never[], unknown>, data: Uint8Array, opts: LoadOptions = {}): Record<string, string> {
@@ -41,6 +53,11 @@ export function loadStateDict(module: Module<never[], unknown>, data: Uint8Array
     }
     if (f.dtype !== 'F32') problems.push(`${name}: dtype ${f.dtype} in file, model needs F32`);
     if (f.shape.length !== t.shape.length || f.shape.some((d, i) => d !== t.shape[i])) problems.push(`${name}: shape ${fmt(f.shape)} in file, model has ${fmt(t.shape)}`);
+    else if (f.dtype === 'F32') {
+      // One NaN or Inf in a weight turns every output it reaches into NaN: a diverged or damaged file.
+      const bad = nonFinite(bytesToF32(f.bytes));
+      if (bad) problems.push(`${name}: ${bad.count} non-finite value${bad.count > 1 ? 's' : ''} (first ${bad.first} at index ${bad.index}); the weights are damaged or come from a diverged run`);
+    }
   }
   if (opts.strict !== false) for (const name of tensors.keys()) if (!own.has(name)) problems.push(`unexpected in file: ${name}`);
   if (problems.length) {

@@ -4,7 +4,7 @@ import { setGPUProvider } from './gpu.js';
 /**
  * Dawn's instance for this process. It must stay strongly referenced for as long as any
  * device made from it lives: if the GC collects it, Dawn destroys the instance under a
- * live device and the process dies later at random (DESIGN.md §5). A module-level
+ * live device and the process dies later at random (docs/ARCHITECTURE.md, Errors). A module-level
  * binding lives as long as the process, which is what we want.
  */
 let dawnInstance: GPU | undefined;

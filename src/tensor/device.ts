@@ -1,7 +1,7 @@
 import { BufferPool, type PoolStats } from './pool.js';
-import { DeviceLostError, GPUOpError, LimitError } from './errors.js';
+import { ArgumentError, DeviceLostError, GPUOpError, LimitError } from './errors.js';
 import { findGPU, requestAdapter } from './gpu.js';
-import { generateWGSL, packUniforms, uniformLayout, workgroupDims, type KernelDef, type UniformValues } from './kernel.js';
+import { kernelKey, packUniforms, uniformLayout, workgroupDims, type KernelDef, type UniformValues } from './kernel.js';
 
 export interface DeviceOptions {
   /** A GPU (navigator.gpu or Dawn's), an adapter or a ready device; otherwise one is found. */
@@ -81,6 +81,8 @@ export class Device {
   private dispatchesInBatch = 0;
   private labelsInBatch: string[] = [];
   private readonly pipelines = new Map<string, Compiled>();
+  /** The per-dispatch lookup: a definition object straight to its pipeline, no key made. */
+  private readonly compiledDefs = new WeakMap<KernelDef, Compiled>();
   private readonly errors: Promise<GPUOpError | null>[] = [];
   private lostError: DeviceLostError | null = null;
   readonly maxDispatchesPerSubmit: number;
@@ -112,7 +114,7 @@ export class Device {
     gpuDevice.lost.then((info) => {
       this.lostError = new DeviceLostError(
         `GPU device lost (reason: ${info.reason || 'unknown'}${info.message ? `: ${info.message}` : ''}). ` +
-          'Tensors on it are gone; create a new device with createDevice().',
+          'Tensors on it are gone; make a new device with `await init()` (or Device.create()) and recreate them (a model: load its weights again).',
       );
     });
     gpuDevice.addEventListener('uncapturederror', (ev) => {
@@ -236,9 +238,11 @@ export class Device {
     }
   }
 
-  /** Compiles (once) and returns the pipeline of a kernel; the WGSL text is the key. */
+  /** Compiles (once) and returns the pipeline of a kernel; `kernelKey` (its WGSL) is the key. */
   pipeline(def: KernelDef): Compiled {
-    const code = generateWGSL(def);
+    const known = this.compiledDefs.get(def);
+    if (known) return known;
+    const code = kernelKey(def);
     let c = this.pipelines.get(code);
     if (!c) {
       const dev = this.gpuDevice;
@@ -249,6 +253,7 @@ export class Device {
       c = { pipeline, def, layout: uniformLayout(def.uniforms) };
       this.pipelines.set(code, c);
     }
+    this.compiledDefs.set(def, c);
     return c;
   }
 
@@ -256,7 +261,7 @@ export class Device {
   async warmup(defs: readonly KernelDef[]): Promise<void> {
     await Promise.all(
       defs.map(async (def) => {
-        const code = generateWGSL(def);
+        const code = kernelKey(def);
         if (this.pipelines.has(code)) return;
         const module = this.gpuDevice.createShaderModule({ code, label: def.name });
         const pipeline = await this.gpuDevice.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: def.name });
@@ -280,7 +285,7 @@ export class Device {
       throw new LimitError(`${def.name}: ${storageBindings} storage buffers exceed maxStorageBuffersPerShaderStage (${this.limits.maxStorageBuffersPerShaderStage})`);
     }
     if (args.inputs.length !== def.inputs.length || args.outputs.length !== def.outputs.length) {
-      throw new Error(`${def.name}: expected ${def.inputs.length} inputs and ${def.outputs.length} outputs`);
+      throw new ArgumentError(`${def.name}: expected ${def.inputs.length} inputs and ${def.outputs.length} outputs`);
     }
     const grid = this.grid(def, args);
     if (grid[0] === 0 || grid[1] === 0 || grid[2] === 0) return;

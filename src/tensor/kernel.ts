@@ -2,8 +2,9 @@
  * Kernel definitions: a kernel declares its buffers and uniforms and writes only index
  * math; `generateWGSL` emits the bindings, the uniform struct, array accessors and the
  * linear invocation index. Shapes travel in uniforms, never in the code, so one pipeline
- * serves every shape and the code string itself is the pipeline cache key.
+ * serves every shape and the code itself is the pipeline's key (`kernelKey`).
  */
+import { ArgumentError } from './errors.js';
 export type ScalarType = 'u32' | 'i32' | 'f32';
 
 export interface UniformField {
@@ -69,16 +70,16 @@ export function packUniforms(layout: UniformLayout, values: UniformValues, kerne
   const dv = new DataView(buf);
   for (const [name, { offset, type, length }] of layout.offsets) {
     const v = values[name];
-    if (v === undefined) throw new Error(`kernel ${kernel}: uniform "${name}" not given`);
+    if (v === undefined) throw new ArgumentError(`kernel ${kernel}: uniform "${name}" not given`);
     const arr = typeof v === 'number' ? [v] : v;
-    if (arr.length > length) throw new Error(`kernel ${kernel}: uniform "${name}" has ${arr.length} values, room for ${length}`);
+    if (arr.length > length) throw new ArgumentError(`kernel ${kernel}: uniform "${name}" has ${arr.length} values, room for ${length}`);
     for (let i = 0; i < arr.length; i++) {
       const x = arr[i]!;
       const o = offset + (length > 1 ? Math.floor(i / 4) * 16 + (i % 4) * 4 : 0);
       if (type === 'f32') dv.setFloat32(o, x, true);
       else if (type === 'i32') dv.setInt32(o, x, true);
       else {
-        if (x < 0 || !Number.isInteger(x) || x > 0xffffffff) throw new Error(`kernel ${kernel}: uniform "${name}" = ${x} is not a u32`);
+        if (x < 0 || !Number.isInteger(x) || x > 0xffffffff) throw new ArgumentError(`kernel ${kernel}: uniform "${name}" = ${x} is not a u32`);
         dv.setUint32(o, x, true);
       }
     }
@@ -127,4 +128,20 @@ ${def.body}
 
 export function bindingCount(def: KernelDef): number {
   return def.inputs.length + def.outputs.length;
+}
+
+const keys = new WeakMap<KernelDef, string>();
+
+/**
+ * A definition's stable key: its generated WGSL, made once per definition object. Two
+ * definitions with the same code share the key (and so one pipeline). Definitions are
+ * treated as immutable once dispatched.
+ */
+export function kernelKey(def: KernelDef): string {
+  let k = keys.get(def);
+  if (k === undefined) {
+    k = generateWGSL(def);
+    keys.set(def, k);
+  }
+  return k;
 }

@@ -3,6 +3,7 @@
  * fn returns, except what fn returns and what was `keep()`-ed. Scopes only decide who
  * frees a buffer; they never change what a computation means.
  */
+import { ArgumentError } from './errors.js';
 export interface Disposable {
   dispose(): void;
   readonly isDisposed: boolean;
@@ -34,7 +35,7 @@ function collect(value: unknown, into: Set<Disposable>, depth = 0): void {
 }
 
 export function tidy<T>(fn: () => T): T {
-  if (typeof fn !== 'function') throw new TypeError('tidy(fn): fn must be a function');
+  if (typeof fn !== 'function') throw new ArgumentError('tidy(fn): fn must be a function');
   const scope = new Set<Disposable>();
   stack.push(scope);
   let result: T;
@@ -47,7 +48,12 @@ export function tidy<T>(fn: () => T): T {
   }
   stack.pop();
   if (result instanceof Promise) {
-    throw new TypeError('tidy(fn): fn must be synchronous (it returned a Promise); await outside tidy');
+    // Refused: a scope cannot span an await. What fn made before its first await is freed now
+    // (nothing would free it later), and the promise's own outcome is dropped, so a rejection
+    // does not surface as an unhandled one.
+    for (const t of scope) t.dispose();
+    result.catch(() => {});
+    throw new ArgumentError('tidy(fn): fn must be synchronous (it returned a Promise); await outside tidy');
   }
   const survivors = new Set<Disposable>();
   collect(result, survivors);

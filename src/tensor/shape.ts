@@ -2,6 +2,9 @@ import { ShapeError } from './errors.js';
 
 export type Shape = readonly number[];
 
+/** The most axes a kernel's per-axis uniforms carry (broadcast, pad, flip). */
+export const MAX_RANK = 8;
+
 export function numel(shape: Shape): number {
   let n = 1;
   for (const d of shape) n *= d;

@@ -18,7 +18,7 @@ describe('browser build', () => {
 
   it('bundles the demo and its model, data and inference code', async () => {
     const b = await bundleForBrowser(path.join(ROOT, 'web/main.ts'));
-    for (const f of ['src/hnfnet/inferencer.ts', 'src/data/phantom.ts', 'src/nn/optim/adam.ts', 'web/segmenter.ts']) expect(b.inputs).toContain(f);
+    for (const f of ['src/infer/inferencer.ts', 'src/data/phantom.ts', 'src/nn/optim/adam.ts', 'web/segmenter.ts']) expect(b.inputs).toContain(f);
   });
 
   it('fails, naming the culprit, when the Node entry (Dawn) is bundled', async () => {

@@ -5,12 +5,14 @@
  * and checked against the phantom's grid), a screenshot in test-output/, the weights' round
  * trip through a file, cancel, and the page's message where there is no WebGPU.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePhantom, readNifti } from '../../src/data/index.js';
 import { weightsConfig } from '../../src/hnfnet/weights.js';
+import { SHIPPED_WEIGHTS } from '../../src/cli/shipped-weights.js';
+import { decodeSafetensors } from '../../src/nn/safetensors.js';
 import { ROOT } from '../../scripts/build-browser.js';
 import type { LocalServer } from '../../scripts/local-server.js';
 import { startDemoServer } from '../../web/serve.js';
@@ -19,8 +21,18 @@ import { runTwin, torchMissing, writePhantoms } from '../twin/python.js';
 
 const OUT = path.join(ROOT, 'test-output');
 const PHANTOM = { size: 48, seed: 1 };
-const QUERY = `?case=phantom&phantomSize=${PHANTOM.size}&phantomSeed=${PHANTOM.seed}&trainSteps=2&trainPatch=16&window=32`;
+const QUERY = `?case=phantom&phantomSize=${PHANTOM.size}&phantomSeed=${PHANTOM.seed}&weights=none&trainSteps=2&trainPatch=16&window=32`;
 const missing = chromiumMissing();
+const DEMO_FLOOR = { WT: 0.5, TC: 0.4, ET: 0.4 };
+
+/** A held-out case of the shipped weights that lives in ../shared/data/brats18, or why there is none. */
+function shippedCase(): { dir: string; id: string } | string {
+  const file = path.join(ROOT, 'models', SHIPPED_WEIGHTS);
+  if (!existsSync(file)) return `${file} is not there`;
+  const ids = JSON.parse(decodeSafetensors(new Uint8Array(readFileSync(file)), file).metadata.hnfnet_val_cases ?? '[]') as string[];
+  const dir = ids.map((id) => path.join(ROOT, '../shared/data/brats18', id)).find((d) => existsSync(d));
+  return dir ? { dir, id: path.basename(dir) } : 'none of the weights’ held-out cases is in ../shared/data/brats18';
+}
 if (missing) console.warn(`${path.basename(import.meta.url)} skipped: ${missing}`);
 /** Two training steps and eight 32³ windows on SwiftShader take about half a minute here. */
 const RUN_TIMEOUT_MS = 240_000;
@@ -155,6 +167,39 @@ describe.skipIf(missing !== null)(`demo in headless Chromium${missing ? ` (skipp
     await page.waitForFunction(() => /^Cancelled after/.test(document.querySelector('[role=status]')?.textContent ?? ''), null, { timeout: 120_000 });
     expect(await page.locator('button[data-action="segment"]').isEnabled()).toBe(true);
   }, 240_000);
+
+  // The shipped weights on one of their fold's held-out cases (a real BraTS 2018 scan from
+  // ../shared/data/brats18), as a user would: the page loads the weights itself, the case's five
+  // files are picked, Segment (128³ windows, overlap 0.25, no flips, on SwiftShader).
+  const real = shippedCase();
+  it.skipIf(typeof real === 'string')(`segments a real case with the shipped weights: Dice against its labels${typeof real === 'string' ? ` (skipped: ${real})` : ''}`, async () => {
+    const { dir, id } = real as { dir: string; id: string };
+    const page = await browser.context.newPage();
+    try {
+      await page.goto(`${server.url}?window=128&overlap=0.25`);
+      await page.waitForSelector('.hnf-segmenter[data-state="ready"]', { timeout: 60_000 });
+      await page.waitForFunction(() => /weights from models\//.test(document.querySelector('[data-model]')?.textContent ?? ''), null, { timeout: 60_000 });
+      expect(await page.locator('[data-model]').textContent()).toMatch(/^hnfnetv2-web \(0\.72 M parameters\) — weights from models\/hnfnetv2-web-brats18\.safetensors$/);
+      const files = readdirSync(dir).filter((f) => f.endsWith('.nii.gz')).map((f) => path.join(dir, f));
+      await page.setInputFiles('input[type="file"][accept=".nii,.gz"]', files);
+      await page.waitForFunction((want: string) => (document.querySelector('.hnf-step')?.textContent ?? '').includes(want), `${id}: 240×240×155`, { timeout: 120_000 });
+      const t0 = performance.now();
+      const result = await page.evaluate(async () => {
+        const r = await (window as unknown as { hnfnetSegmenter: { segment(): Promise<{ dice: Record<string, number> | null; windows: number; window: number } | null> } }).hnfnetSegmenter.segment();
+        return r && { dice: r.dice, windows: r.windows, window: r.window };
+      });
+      const ms = performance.now() - t0;
+      expect(result, (await page.locator('[role=status]').textContent()) ?? '').not.toBeNull();
+      console.log(`demo, real case ${id}: ${result!.windows} windows of ${result!.window}³ in ${(ms / 1000).toFixed(1)} s in Chromium; Dice ${JSON.stringify(result!.dice)}`);
+      expect(result!.window).toBe(128);
+      // Floors a little under the cross-validated figures of models/README.md.
+      expect(result!.dice!.WT).toBeGreaterThan(DEMO_FLOOR.WT);
+      expect(result!.dice!.TC).toBeGreaterThan(DEMO_FLOOR.TC);
+      expect(result!.dice!.ET).toBeGreaterThan(DEMO_FLOOR.ET);
+    } finally {
+      await page.close();
+    }
+  }, 900_000);
 
   it('says what to enable when the browser has no WebGPU', async () => {
     const plain = await launchChromium({ webgpu: false });

@@ -1,6 +1,6 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   caseFileName,
@@ -110,6 +110,23 @@ describe('cases on disk and in memory', () => {
       expect(Array.from(c.labels!)).toEqual(Array.from(phantom.labels!));
     }
     expect(await listCaseDirs(tmp)).toEqual([join(tmp, 'P11-2021'), join(tmp, 'P11-2023')]);
+  });
+
+  it('follows symbolic links: a data set of linked case folders, a case folder of linked files', async () => {
+    const src = join(tmp, 'linked-src');
+    const paths = await writeCase(join(src, 'P12'), phantom);
+    const viaFiles = join(tmp, 'linked-files', 'P12');
+    mkdirSync(viaFiles, { recursive: true });
+    for (const p of paths) symlinkSync(p, join(viaFiles, basename(p)));
+    const viaDirs = join(tmp, 'linked-dirs');
+    mkdirSync(viaDirs);
+    symlinkSync(join(src, 'P12'), join(viaDirs, 'P12'));
+    symlinkSync(join(tmp, 'nowhere'), join(viaDirs, 'dangling'));
+    for (const set of [join(tmp, 'linked-files'), viaDirs]) {
+      expect(await listCaseDirs(set)).toEqual([join(set, 'P12')]);
+      const c = await loadCase(join(set, 'P12'));
+      expect(Array.from(c.labels!)).toEqual(Array.from(phantom.labels!));
+    }
   });
 
   it('loads a case from in-memory files (the browser path)', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it, beforeAll } from 'vitest';
-import { noGrad, randn, tidy, ShapeError, type Device } from '../../src/index.js';
-import { buildModel, presetConfig } from '../../src/hnfnet/index.js';
+import { interpolate, loadStateDict, noGrad, randn, saveStateDict, tensor, tidy, ShapeError, type Device, type Tensor } from '../../src/index.js';
+import { buildModel, presetConfig, type HnfnetConfig } from '../../src/hnfnet/index.js';
 import { getDevice } from '../helpers.js';
 
 let device: Device;
@@ -27,6 +27,48 @@ describe('hnfnet model shapes', () => {
       y.dispose();
     }
     model.dispose();
+  });
+
+  it('hnfnetv2-web runs at half resolution inside: the 2×2×2 mean of the input, logits brought back up', async () => {
+    const web = buildModel('hnfnetv2-web', { device, seed: 2 }).eval();
+    // The same weights in a model that takes the pooled input itself.
+    const plain = buildModel({ ...(presetConfig('hnfnetv2-web') as HnfnetConfig), inputStride: 1 }, { device, seed: 9 }).eval();
+    loadStateDict(plain, await saveStateDict(web));
+    // 64³ rather than less: at 32×32×64 the coarsest branch holds 2 voxels, where instance norm
+    // turns float rounding (pooling on the GPU vs here) into visible differences.
+    const dims = [64, 64, 64] as const;
+    const x = randn([1, 4, ...dims], { seed: 4, device });
+    const xv = await x.data();
+    const [D, H, W] = dims;
+    const pooled = new Float32Array(4 * (D / 2) * (H / 2) * (W / 2));
+    for (let c = 0; c < 4; c++)
+      for (let z = 0; z < D / 2; z++)
+        for (let y = 0; y < H / 2; y++)
+          for (let w = 0; w < W / 2; w++) {
+            let sum = 0;
+            for (let dz = 0; dz < 2; dz++) for (let dy = 0; dy < 2; dy++) for (let dw = 0; dw < 2; dw++) sum += xv[((c * D + 2 * z + dz) * H + 2 * y + dy) * W + 2 * w + dw]!;
+            pooled[((c * (D / 2) + z) * (H / 2) + y) * (W / 2) + w] = sum / 8;
+          }
+    const ref = noGrad(() => plain.call(tensor(pooled, [1, 4, D / 2, H / 2, W / 2], { device })));
+    const native = noGrad(() => web.call(x, true));
+    const full = noGrad(() => web.call(x));
+    const refUp = noGrad(() => interpolate(ref, { size: [...dims] }));
+    expect(native.shape).toEqual([1, 3, D / 2, H / 2, W / 2]);
+    expect(full.shape).toEqual([1, 3, ...dims]);
+    const close = async (a: Tensor, b: Tensor) => {
+      const [av, bv] = [await a.data(), await b.data()];
+      const scale = bv.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      expect(scale).toBeGreaterThan(1e-3);
+      expect(av.reduce((m, v, i) => Math.max(m, Math.abs(v - bv[i]!)), 0)).toBeLessThanOrEqual(1e-4 * scale);
+    };
+    await close(native, ref);
+    await close(full, refUp);
+    // Sides must be multiples of 32: 16 for the four scales, times the input stride.
+    const small = randn([1, 4, 16, 16, 16], { device });
+    expect(() => noGrad(() => web.call(small))).toThrow(/multiple of 32/);
+    for (const t of [x, ref, native, full, refUp, small]) t.dispose();
+    web.dispose();
+    plain.dispose();
   });
 
   it('rejects sides that are not multiples of 16, naming the shape and the rule', () => {

@@ -87,3 +87,17 @@ describe('binary ops with broadcasting', () => {
     expect(() => add(a, b)).toThrow(/add: shapes \[2, 3\] and \[4\] do not broadcast/);
   });
 });
+
+describe('unary ops propagate NaN as PyTorch does', () => {
+  it('relu, leaky_relu, sigmoid, tanh and the rest of the table give NaN for NaN, and their host references agree', async () => {
+    for (const name of Object.keys(unaryOps) as UnaryOpName[]) {
+      const def = unaryOps[name];
+      const p = 'param' in def ? def.param : 0;
+      const y = unary(name, tensor([NaN, -1, 2]), p);
+      const got = await y.data();
+      y.dispose();
+      expect(Number.isNaN(got[0]), `${name}(NaN) = ${got[0]}`).toBe(true);
+      expect(Number.isNaN(def.ref(NaN, p)), `host ${name}(NaN)`).toBe(true);
+    }
+  });
+});

@@ -42,8 +42,8 @@ function reference(x: ArrayLike<number>, shape: number[], w: ArrayLike<number> |
       sg += g[o + i]!;
       sgx += g[o + i]! * xh;
     }
-    db[c] += sg;
-    dw[c] += sgx;
+    db[c]! += sg;
+    dw[c]! += sgx;
     for (let i = 0; i < S; i++) {
       const xh = (x[o + i]! - m) * rstd;
       dx[o + i] = wc * rstd * (g[o + i]! - sg / S - (xh * sgx) / S);

@@ -60,7 +60,7 @@ function refBackward(g: Float32Array, shape: number[], o: RefOpts): Float64Array
           const gv = g[k++]!;
           for (const [d, wd] of [[a.i0, a.l0], [a.i1, a.l1]] as const)
             for (const [h, wh] of [[b.i0, b.l0], [b.i1, b.l1]] as const)
-              for (const [w, ww] of [[c.i0, c.l0], [c.i1, c.l1]] as const) dx[((p * D + d) * H + h) * W + w] += gv * wd * wh * ww;
+              for (const [w, ww] of [[c.i0, c.l0], [c.i1, c.l1]] as const) dx[((p * D + d) * H + h) * W + w]! += gv * wd * wh * ww;
         }
   return dx;
 }

@@ -38,5 +38,7 @@ describe('device errors', () => {
     expect(d.isLost).toBe(true);
     expect(() => relu(t)).toThrow(DeviceLostError);
     expect(() => relu(t)).toThrow(/GPU device lost \(reason: destroyed/);
+    // The remedy names the API that exists.
+    expect(() => relu(t)).toThrow(/make a new device with `await init\(\)` \(or Device\.create\(\)\)/);
   });
 });

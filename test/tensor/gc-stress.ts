@@ -1,7 +1,7 @@
 /**
  * Run as a child process with --expose-gc: forces garbage collection between GPU work while
  * the main thread stays busy, which kills the process if Dawn's instance is not held
- * (DESIGN.md §5). Prints one line per round and `ok` at the end.
+ * (docs/ARCHITECTURE.md, Errors). Prints one line per round and `ok` at the end.
  */
 import { init, bmm, randn, sum, tidy } from '../../src/index.js';
 

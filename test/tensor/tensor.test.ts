@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { add, addScalar, DisposedError, empty, Generator, keep, LimitError, mul, ones, rand, randn, relu, ShapeError, tensor, tidy, zeros, type Device } from '../../src/index.js';
+import { add, addScalar, ArgumentError, DisposedError, empty, Generator, keep, LimitError, mul, ones, rand, randn, relu, ShapeError, tensor, tidy, zeros, type Device } from '../../src/index.js';
 import { sizeClass } from '../../src/tensor/pool.js';
 import { expectClose, getDevice } from '../helpers.js';
 
@@ -128,6 +128,29 @@ describe('memory: pool, scopes, stats', () => {
     kept!.dispose();
     expect(device.memoryStats().liveBytes).toBe(live0);
     expect(() => tidy(() => Promise.resolve(1) as never)).toThrow(/synchronous/);
+  });
+
+  it('tidy refuses an async function without leaking what it made or an unhandled rejection', async () => {
+    const live0 = device.memoryStats().liveBytes;
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    let made = null as null | ReturnType<typeof ones>;
+    try {
+      expect(() =>
+        tidy((async () => {
+          made = ones([256]);
+          await Promise.resolve();
+          throw new Error('inside');
+        }) as never),
+      ).toThrow(ArgumentError);
+      expect(made!.isDisposed).toBe(true);
+      expect(device.memoryStats().liveBytes).toBe(live0);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 
   it('peak and pooled bytes are reported', () => {

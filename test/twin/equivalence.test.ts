@@ -44,6 +44,34 @@ async function runCase(opts: ExportOptions): Promise<CheckResult> {
   return JSON.parse(r.stdout) as CheckResult;
 }
 
+function checkStep(r: CheckResult, label: string): void {
+  expect(r.forward.max_abs_diff).toBeLessThanOrEqual(1e-4 * r.forward.scale);
+
+  for (const [k, v] of Object.entries(r.loss!)) expect(Math.abs(v.twin - v.ts), k).toBeLessThanOrEqual(1e-5 * Math.abs(v.twin));
+  expect(r.unmatched_grad_names).toEqual([]);
+  const grads = Object.entries(r.grads!);
+  // EMANet's stop-gradient: the 1×1 conv feeding only the EM iterations trains on neither side.
+  const absent = Object.fromEntries(grads.filter(([, g]) => !('scale' in g)));
+  expect(absent).toEqual({
+    'ema.conv1.bias': { twin_has_grad: false, ts_has_grad: false },
+    'ema.conv1.weight': { twin_has_grad: false, ts_has_grad: false },
+  });
+  const present = grads.filter((e): e is [string, Diff] => 'scale' in e[1]);
+  expect(present.length).toBeGreaterThan(200);
+  // Each gradient within 1e-4 of its own scale, plus a float32 floor at 1e-6 of the largest
+  // gradient for the few that are nearly zero next to the rest.
+  const top = Math.max(...present.map(([, g]) => g.scale));
+  for (const [name, g] of present) expect(g.max_abs_diff, name).toBeLessThanOrEqual(1e-4 * g.scale + 1e-6 * top);
+  expect(r.mu_after!.max_abs_diff).toBeLessThanOrEqual(1e-5 * r.mu_after!.scale);
+  const worst = present.reduce((a, b) => (b[1].max_abs_diff / b[1].scale > a[1].max_abs_diff / a[1].scale ? b : a));
+  const lossDiff = Math.max(...Object.values(r.loss!).map((v) => Math.abs(v.twin - v.ts)));
+  console.log(
+    `[twin equivalence] ${label}: forward max |Δ| ${r.forward.max_abs_diff.toExponential(2)} at output scale ${r.forward.scale.toFixed(2)}; ` +
+      `loss terms within ${lossDiff.toExponential(2)}; worst gradient ${worst[0]} ${(worst[1].max_abs_diff / worst[1].scale).toExponential(2)} of its scale; ` +
+      `EM bases ${r.mu_after!.max_abs_diff.toExponential(2)}`,
+  );
+}
+
 describe.skipIf(missing !== null)(`PyTorch twin equivalence${missing ? ` (skipped: ${missing})` : ''}`, () => {
   // The twin moves tensors with the `safetensors` package where installed, else its own reader/writer;
   // the package is not installable here, so a stand-in with its API (python/tests/stand_ins) takes its place.
@@ -90,33 +118,13 @@ describe.skipIf(missing !== null)(`PyTorch twin equivalence${missing ? ` (skippe
   });
 
   it('tiny at 32³: eval forward, and one training step (loss, every gradient, EM bases, stop-gradient)', async () => {
-    const r = await runCase({ preset: 'tiny', seed: 3, size: 32, grads: true, jitter: 0.1 });
-    expect(r.forward.max_abs_diff).toBeLessThanOrEqual(1e-4 * r.forward.scale);
-
-    for (const [k, v] of Object.entries(r.loss!)) expect(Math.abs(v.twin - v.ts), k).toBeLessThanOrEqual(1e-5 * Math.abs(v.twin));
-    expect(r.unmatched_grad_names).toEqual([]);
-    const grads = Object.entries(r.grads!);
-    // EMANet's stop-gradient: the 1×1 conv feeding only the EM iterations trains on neither side.
-    const absent = Object.fromEntries(grads.filter(([, g]) => !('scale' in g)));
-    expect(absent).toEqual({
-      'ema.conv1.bias': { twin_has_grad: false, ts_has_grad: false },
-      'ema.conv1.weight': { twin_has_grad: false, ts_has_grad: false },
-    });
-    const present = grads.filter((e): e is [string, Diff] => 'scale' in e[1]);
-    expect(present.length).toBeGreaterThan(200);
-    // Each gradient within 1e-4 of its own scale, plus a float32 floor at 1e-6 of the largest
-    // gradient for the few that are nearly zero next to the rest.
-    const top = Math.max(...present.map(([, g]) => g.scale));
-    for (const [name, g] of present) expect(g.max_abs_diff, name).toBeLessThanOrEqual(1e-4 * g.scale + 1e-6 * top);
-    expect(r.mu_after!.max_abs_diff).toBeLessThanOrEqual(1e-5 * r.mu_after!.scale);
-    const worst = present.reduce((a, b) => (b[1].max_abs_diff / b[1].scale > a[1].max_abs_diff / a[1].scale ? b : a));
-    const lossDiff = Math.max(...Object.values(r.loss!).map((v) => Math.abs(v.twin - v.ts)));
-    console.log(
-      `[twin equivalence] tiny 32³: forward max |Δ| ${r.forward.max_abs_diff.toExponential(2)} at output scale ${r.forward.scale.toFixed(2)}; ` +
-        `loss terms within ${lossDiff.toExponential(2)}; worst gradient ${worst[0]} ${(worst[1].max_abs_diff / worst[1].scale).toExponential(2)} of its scale; ` +
-        `EM bases ${r.mu_after!.max_abs_diff.toExponential(2)}`,
-    );
+    checkStep(await runCase({ preset: 'tiny', seed: 3, size: 32, grads: true, jitter: 0.1 }), 'tiny 32³');
   });
+
+  // Half resolution inside: the mean-pooled input, logits brought back up, and the training loss at half resolution.
+  it('hnfnetv2-web at 64³: eval forward, and one training step at its own resolution', async () => {
+    checkStep(await runCase({ preset: 'hnfnetv2-web', seed: 6, size: 64, grads: true, jitter: 0.1 }), 'hnfnetv2-web 64³');
+  }, 300_000);
 
   it('tiny at 64³: eval forward', async () => {
     const r = await runCase({ preset: 'tiny', seed: 4, size: 64, grads: false, jitter: 0.1 });

@@ -20,6 +20,7 @@ import {
   randn,
   saveWeights,
   segmentationLoss,
+  nativeOutputs,
   tensor,
   tidy,
   HNFNet,
@@ -108,7 +109,8 @@ export async function exportCase(device: Device, opts: ExportOptions, outDir: st
     model.train();
     t0 = performance.now();
     const target = tensor(td, [1, 3, S, S, S], { device });
-    const { loss, dice, bce } = tidy(() => segmentationLoss(model.call(x), target));
+    // The trainer's own path: a model with inputStride 2 takes its loss at half resolution.
+    const { loss, dice, bce } = tidy(() => segmentationLoss(...nativeOutputs(model, x, target)));
     backward(loss);
     for (const [name, t] of [['loss', loss], ['dice', dice], ['bce', bce]] as const) {
       out.set(name, f32(await t.data(), []));

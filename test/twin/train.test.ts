@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { command as plot } from '../../src/cli/plot-command.js';
-import { parseLog, type StepLine, type ValLine } from '../../src/cli/run-log.js';
+import { parseLog, type StepLine, type ValLine } from '../../src/train/run-log.node.js';
 import { loadModelFromWeights, readWeightsInfo } from '../../src/index.js';
 import { getDevice } from '../helpers.js';
 import { PYTHON, ROOT, torchMissing, writePhantoms } from './python.js';

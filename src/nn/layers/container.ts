@@ -1,5 +1,6 @@
 import type { Tensor } from '../../tensor/tensor.js';
 import { Module } from '../module.js';
+import { ArgumentError } from '../../tensor/errors.js';
 
 /** Children run in order; each call's intermediate results are freed as soon as the next layer has consumed them. */
 export class Sequential extends Module {
@@ -32,11 +33,11 @@ export class ModuleList<M extends Module<never[], unknown>> extends Module<[], n
   }
   at(i: number): M {
     const m = this.items[i];
-    if (!m) throw new RangeError(`ModuleList index ${i} out of range (${this.items.length})`);
+    if (!m) throw new ArgumentError(`ModuleList index ${i} out of range (${this.items.length})`);
     return m;
   }
   forward(): never {
-    throw new Error('ModuleList is a container; call its items');
+    throw new ArgumentError('ModuleList is a container; call its items');
   }
 }
 

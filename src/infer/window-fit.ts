@@ -1,0 +1,57 @@
+/**
+ * Which sliding-window sizes a model can run with under an adapter's buffer limits. WebGPU
+ * cannot allocate or bind a buffer beyond maxBufferSize / maxStorageBufferBindingSize, and
+ * browsers' defaults (256 / 128 MiB) are far below what a 128³ window of the paper's models
+ * needs, so the demo checks before it runs rather than failing in the middle of a case, and
+ * `hnfnet infer` names the window that fits when the one asked for does not.
+ */
+import type { ModelConfig } from '../hnfnet/config.js';
+import { inputStride, sizeMultiple } from '../hnfnet/config.js';
+
+export const WINDOW_CHOICES = [32, 48, 64, 96, 128, 160] as const;
+
+export interface BufferLimits {
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+}
+
+/**
+ * An estimate of the largest single buffer one window needs: the widest activation, as the
+ * zero-padded copy the tiled conv3d makes of its input (one voxel of padding on each side).
+ * HNF-Net's widest is the concatenation of all branches at 1/2 scale; the U-Net's is its
+ * first decoder level, where the skip and the upsampled features sit side by side.
+ */
+export function largestBufferBytes(cfg: ModelConfig, window: number, batch = 1): number {
+  // A network with inputStride 2 runs on a grid of half the window; only its input and its
+  // upsampled logits are on the window's own grid.
+  const s = inputStride(cfg);
+  const inner = window / s;
+  const full = (inner + 2) ** 3;
+  const half = (inner / 2 + 2) ** 3;
+  const widths = cfg.widths.reduce((a, b) => a + b, 0);
+  const outer = s === 1 ? 0 : Math.max(cfg.inChannels, cfg.outChannels) * window ** 3;
+  const channelsVoxels = cfg.kind === 'unet3d' ? 2 * cfg.widths[0]! * full : Math.max(cfg.stemChannels * full, widths * half, cfg.inChannels * full, outer);
+  return 4 * batch * channelsVoxels;
+}
+
+export interface WindowOption {
+  size: number;
+  bytes: number;
+  fits: boolean;
+}
+
+/** Every window choice the model accepts (a multiple of its downsampling factor), and whether it fits. */
+export function windowOptions(cfg: ModelConfig, limits: BufferLimits, batch = 1): WindowOption[] {
+  const cap = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const m = sizeMultiple(cfg);
+  return WINDOW_CHOICES.filter((s) => s % m === 0).map((size) => {
+    const bytes = largestBufferBytes(cfg, size, batch);
+    return { size, bytes, fits: bytes <= cap };
+  });
+}
+
+/** The requested window if it fits, else the largest smaller one that does (null if none). */
+export function fittingWindow(options: readonly WindowOption[], wanted: number): number | null {
+  const ok = options.filter((o) => o.fits && o.size <= wanted);
+  return ok.length ? ok[ok.length - 1]!.size : null;
+}
