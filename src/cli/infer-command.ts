@@ -173,7 +173,7 @@ export const command: Command = {
       const labels = keepLargest.length > 0 ? filterComponents(seg.labels, c.dims, { keepLargest }).labels : seg.labels;
       await writeSegmentation(target, labels, { grid: c.grid, naming: c.naming });
       if (probsPrefix && seg.probabilities) await writeProbabilities(probsPrefix, seg.probabilities, c);
-      return `${seg.windows} network calls over box ${seg.box.size.join('×')}`;
+      return `${seg.windows} network calls over box ${seg.box.size.join('×')}; peak GPU memory ${(device.memoryStats().peakBytes / 2 ** 20).toFixed(0)} MiB`;
     };
     try {
       if (!dataset) {

@@ -53,7 +53,7 @@ async function bothInfer(weights: string, caseDir: string, out: string, opts: st
   ok('hnfnet infer', ts);
   ok('hnfnet_torch.infer', py);
   // Both report the same number of network calls over the same box.
-  const calls = (r: Finished) => /\((\d+) network calls over box (\S+)\)/.exec(r.stderr)?.slice(1);
+  const calls = (r: Finished) => /\((\d+) network calls over box (\S+?)[;)]/.exec(r.stderr)?.slice(1);
   expect(calls(py)).toEqual(calls(ts));
   expect(calls(ts)).toBeDefined();
 
