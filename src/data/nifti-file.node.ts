@@ -38,7 +38,7 @@ function neededBytes(head: Uint8Array): number | null {
  * Not a NIfTI header: the inflated head alone goes to the reader, which says what is wrong.
  */
 export function nodeGunzip(bytes: Uint8Array): Uint8Array {
-  const fail = (e: unknown) => new Error(`gzip stream is truncated or corrupt (zlib: ${e instanceof Error ? e.message : String(e)})`);
+  const fail = (e: unknown) => new ArgumentError(`gzip stream is truncated or corrupt (zlib: ${e instanceof Error ? e.message : String(e)})`);
   let head: Uint8Array;
   try {
     head = inflateHead(bytes);
