@@ -17,6 +17,7 @@ import type { Dims3 } from '../data/volume.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { DeviceLostError, LimitError } from '../tensor/errors.js';
 import { fittingWindow, windowOptions } from '../infer/window-fit.js';
+import { filterComponents, parseRegionList } from '../infer/keep-largest.js';
 
 const USAGE = `hnfnet infer [--model W.safetensors [--model W2.safetensors …]] --case DIR --out seg.nii.gz [options]
        hnfnet infer --model W.safetensors --case T1 --case T1CE --case T2 --case FLAIR --out seg.nii.gz
@@ -41,6 +42,9 @@ file's metadata; several --model files are an ensemble (probabilities averaged).
                        bounding box when the brain does not fit, or always with "brain")
   --threshold X        region probability threshold (default 0.5)
   --min-et N           a predicted ET below N voxels becomes NCR (default 200)
+  --keep-largest R,…   keep only the largest connected component (26-connected) of regions
+                       WT, TC and/or ET; what a region loses joins the region around it
+                       (outside WT: background, outside TC: ED, outside ET: NCR)
   --probs PREFIX       also write PREFIX_wt/_tc/_et.nii.gz probability maps (data sets:
                        PREFIX is a folder that gets <id>_wt/_tc/_et.nii.gz)
   --preset NAME        the model preset, for weights files without hnfnet metadata`;
@@ -88,10 +92,17 @@ export const command: Command = {
   usage: USAGE,
   async run(argv) {
     const a = parseArgs(argv, ['skip-existing']);
-    checkKnown(a, ['model', 'case', 'out', 'tta', 'overlap', 'window', 'batch', 'blend', 'crop', 'threshold', 'min-et', 'probs', 'preset', 'skip-existing'], 'infer');
+    checkKnown(a, ['model', 'case', 'out', 'tta', 'overlap', 'window', 'batch', 'blend', 'crop', 'threshold', 'min-et', 'probs', 'preset', 'skip-existing', 'keep-largest'], 'infer');
     const cases = a.options.get('case') ?? [];
     const out = optString(a, 'out');
     if (!cases.length || !out) throw new UsageError(`usage: ${USAGE}`);
+    const keepLargest = (() => {
+      try {
+        return parseRegionList(optString(a, 'keep-largest') ?? '', '--keep-largest');
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+    })();
     const given = a.options.get('model') ?? [];
     const models = given.length ? given : [shippedWeightsPath()];
     if (!given.length) console.error(`hnfnet infer: no --model given: using the shipped weights ${models[0]} (hnfnetv2-web, trained on 12 public BraTS 2018 cases; what they can do: models/README.md)`);
@@ -159,7 +170,8 @@ export const command: Command = {
         );
       });
       (bar as Progress | null)?.done();
-      await writeSegmentation(target, seg.labels, { grid: c.grid, naming: c.naming });
+      const labels = keepLargest.length > 0 ? filterComponents(seg.labels, c.dims, { keepLargest }).labels : seg.labels;
+      await writeSegmentation(target, labels, { grid: c.grid, naming: c.naming });
       if (probsPrefix && seg.probabilities) await writeProbabilities(probsPrefix, seg.probabilities, c);
       return `${seg.windows} network calls over box ${seg.box.size.join('×')}; peak GPU memory ${(device.memoryStats().peakBytes / 2 ** 20).toFixed(0)} MiB`;
     };

@@ -1,6 +1,8 @@
-/** Inference: sliding windows with test-time augmentation, whole cases, post-processing, figures. Browser-safe. */
+/** Inference: sliding windows with test-time augmentation, whole cases, post-processing (keep-largest components included), figures. Browser-safe. */
 export * from './sliding-window.js';
 export * from './postprocess.js';
+export * from './keep-largest.js';
+export * from './keep-largest-decision.js';
 export { segmentCase, inferenceBox, DEFAULT_CROP, type SegmentOptions, type Segmentation } from './inferencer.js';
 export { fittingWindow, largestBufferBytes, windowOptions, WINDOW_CHOICES, type BufferLimits, type WindowOption } from './window-fit.js';
 export { renderOverlay, LABEL_COLOURS, type OverlayFigure } from './overlay.js';

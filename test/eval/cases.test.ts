@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { caseId, formatReport, isSegName, matchCases, selectSegmentations } from '../../src/eval/index.js';
-import type { CaseMetrics, EvaluationReport } from '../../src/eval/index.js';
+import { aggregateLesionWise, caseId, formatReport, isSegName, matchCases, selectSegmentations } from '../../src/eval/index.js';
+import type { CaseMetrics, EvaluationReport, LesionWiseCase } from '../../src/eval/index.js';
 
 describe('case ids', () => {
   it('strips the NIfTI extension and the seg suffix of both BraTS namings', () => {
@@ -83,5 +83,29 @@ describe('formatReport', () => {
     expect(lines[5]!.startsWith('mean (n=2)')).toBe(true);
     expect(lines[6]!.startsWith('median')).toBe(true);
     expect(new Set(lines.map((l) => l.length)).size).toBe(1);
+  });
+
+  it('adds lesion-wise columns, counts and a total row when cases have them', () => {
+    const lw = (dice: number, fp: number): LesionWiseCase => {
+      const r = { dice, hd95: 374 * (1 - dice), tp: 1, fn: 0, fp, lesions: [] };
+      return { ET: r, TC: r, WT: r };
+    };
+    const withLw: EvaluationReport = {
+      cases: [
+        { id: 'A', metrics: m(0.5), lesionwise: lw(0.5, 1) },
+        { id: 'B', metrics: m(1), lesionwise: lw(1, 0) },
+      ],
+      summary: { n: 2, mean: m(0.75), median: m(0.75) },
+      lesionwiseSummary: aggregateLesionWise([lw(0.5, 1), lw(1, 0)]),
+    };
+    const lines = formatReport(withLw, 'table').trimEnd().split('\n');
+    const header = lines[0]!.split(/\s{2,}/);
+    expect(header.slice(13, 18)).toEqual(['ET LW Dice', 'ET LW HD95', 'ET TP', 'ET FN', 'ET FP']);
+    expect(lines[2]!.split(/\s+/).slice(13, 18)).toEqual(['0.5000', '187.00', '1', '0', '1']);
+    expect(lines[5]!.split(/\s+/).slice(14, 16)).toEqual(['0.7500', '93.50']); // "mean (n=2)" is two words, then 12 legacy cells
+    expect(lines[7]!.split(/\s+/)).toEqual(['total', '2', '0', '1', '2', '0', '1', '2', '0', '1']);
+    const j = JSON.parse(formatReport(withLw, 'json')) as { cases: Record<string, Record<string, Record<string, unknown>>>; lesionwise: { total: unknown } };
+    expect(j.cases.A!.ET).toEqual({ ...m(0.5).ET, lesionwise: lw(0.5, 1).ET });
+    expect(j.lesionwise.total).toEqual({ ET: { tp: 2, fn: 0, fp: 1 }, TC: { tp: 2, fn: 0, fp: 1 }, WT: { tp: 2, fn: 0, fp: 1 } });
   });
 });

@@ -8,8 +8,9 @@ import { runEval } from '../../src/cli/eval-command.js';
 import { UsageError } from '../../src/cli/args.js';
 import { readNiftiFile, writeNiftiFile } from '../../src/data/nifti-file.node.js';
 import type { Volume } from '../../src/data/volume.js';
-import { evaluateRegions } from '../../src/eval/index.js';
-import type { CaseMetrics } from '../../src/eval/index.js';
+import { evaluateLesionWise, evaluateRegions } from '../../src/eval/index.js';
+import type { CaseMetrics, LesionWiseMetrics } from '../../src/eval/index.js';
+import type { NiftiGrid } from '../../src/data/volume.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const brats = resolve(repo, '..', 'shared', 'data', 'brats');
@@ -147,11 +148,76 @@ describe.skipIf(!haveData)('hnfnet eval on BraTS 2018 sample cases', () => {
   });
 });
 
+describe('hnfnet eval --metrics on small BraTS 2023-named volumes', () => {
+  // [d, h, w] = [z, y, x] = [10, 12, 20]; voxels 1 × 1 × 1.25 mm (x, y, z) in both headers.
+  const dims: [number, number, number] = [20, 12, 10];
+  const grid = (sz: number): NiftiGrid => ({
+    dims,
+    pixdim: [1, 1, 1, sz, 0, 0, 0, 0],
+    xyztUnits: 2,
+    qformCode: 0,
+    sformCode: 1,
+    quatern: [0, 0, 0],
+    qoffset: [0, 0, 0],
+    srow: [
+      [1, 0, 0, 0],
+      [0, 1, 0, 0],
+      [0, 0, sz, 0],
+    ],
+  });
+  const paint = (boxes: [number, number, number, number, number, number, number][]) => {
+    const v = new Uint8Array(20 * 12 * 10);
+    for (const [d0, h0, w0, d1, h1, w1, label] of boxes)
+      for (let d = d0; d < d1; d++) for (let h = h0; h < h1; h++) for (let w = w0; w < w1; w++) v[(d * 12 + h) * 20 + w] = label;
+    return v;
+  };
+  // A glioma with ET = 3 (BraTS 2023 labels) and a far false lesion of ED in the prediction.
+  const gt = paint([[1, 1, 1, 7, 8, 9, 2], [2, 2, 2, 6, 6, 7, 3]]); // ET: 80 voxels, 100 mm³
+  const pred = paint([[1, 1, 2, 7, 8, 10, 2], [2, 2, 2, 6, 6, 5, 3], [7, 9, 16, 10, 12, 20, 2]]);
+  let tmp = '';
+  beforeAll(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'hnfnet-eval-lw-'));
+    await writeNiftiFile(join(tmp, 'gt', 'BraTS-GLI-00001-000-seg.nii.gz'), gt, grid(1.25), { datatype: 'uint8' });
+    await writeNiftiFile(join(tmp, 'pred', 'BraTS-GLI-00001-000.nii.gz'), pred, grid(1.25), { datatype: 'uint8' });
+  });
+  afterAll(async () => {
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+  const want = () => evaluateLesionWise(pred, gt, [10, 12, 20], [1.25, 1, 1], { etLabel: 3 });
+
+  it('gives legacy and lesion-wise metrics by default for BraTS 2023 names, with ET = 3', async () => {
+    const r = await run(['--pred', join(tmp, 'pred', 'BraTS-GLI-00001-000.nii.gz'), '--gt', join(tmp, 'gt', 'BraTS-GLI-00001-000-seg.nii.gz')]);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out) as Record<'ET' | 'TC' | 'WT', { dice: number; lesionwise: LesionWiseMetrics }>;
+    const w = want();
+    expect(j.WT.lesionwise).toEqual(JSON.parse(JSON.stringify(w.WT)));
+    expect([j.WT.lesionwise.tp, j.WT.lesionwise.fn, j.WT.lesionwise.fp]).toEqual([1, 0, 1]);
+    expect(j.ET.lesionwise.tp).toBe(1); // ET = 3 was read as ET
+    expect(j.ET.dice).toBe(evaluateRegions(pred, gt, [10, 12, 20], [1.25, 1, 1], { etLabel: 3 }).ET.dice);
+  });
+
+  it('prints lesion-wise columns with the counts, per case and in total, for folders', async () => {
+    const r = await run(['--pred', join(tmp, 'pred'), '--gt', join(tmp, 'gt'), '--metrics', 'lesionwise', '--format', 'csv']);
+    expect(r.code).toBe(0);
+    const lines = r.out.trimEnd().split('\n');
+    expect(lines[0]).toBe(
+      'case,ET_lesionwise_dice,ET_lesionwise_hd95,ET_tp,ET_fn,ET_fp,TC_lesionwise_dice,TC_lesionwise_hd95,TC_tp,TC_fn,TC_fp,WT_lesionwise_dice,WT_lesionwise_hd95,WT_tp,WT_fn,WT_fp',
+    );
+    const w = want();
+    expect(lines[1]!.split(',').slice(11)).toEqual([w.WT.dice, w.WT.hd95, 1, 0, 1].map(String));
+    expect(lines.map((l) => l.split(',')[0])).toEqual(['case', 'BraTS-GLI-00001-000', 'mean', 'median', 'total']);
+    expect(lines[4]!.split(',').slice(13)).toEqual(['1', '0', '1']);
+    const legacy = await run(['--pred', join(tmp, 'pred'), '--gt', join(tmp, 'gt'), '--metrics', 'legacy', '--format', 'csv']);
+    expect(legacy.out.split('\n')[0]).not.toContain('lesionwise');
+  });
+});
+
 describe('hnfnet eval usage', () => {
   it('rejects missing, unknown and mixed arguments', async () => {
     await expect(run(['--pred', 'x.nii.gz'])).rejects.toThrow(UsageError);
     await expect(run(['--pred', 'a', '--gt', 'b', '--bogus', '1'])).rejects.toThrow(/unknown option --bogus/);
     await expect(run(['--pred', 'a', '--gt', 'b', '--format', 'xml'])).rejects.toThrow(/--format must be one of table, csv, json/);
+    await expect(run(['--pred', 'a', '--gt', 'b', '--metrics', 'all'])).rejects.toThrow(/--metrics must be one of legacy, lesionwise, both, got "all"/);
     await expect(run(['--pred', 'a', '--gt', 'b', '--et-label', '2'])).rejects.toThrow(/--et-label/);
     await expect(run(['--pred', '/nonexistent/p.nii.gz', '--gt', repo])).rejects.toThrow(/--pred \/nonexistent\/p.nii.gz: no such file or folder/);
     await expect(run(['--pred', join(repo, 'package.json'), '--gt', repo])).rejects.toThrow(/both be files or both be folders/);
