@@ -29,7 +29,7 @@ import { learningRate, type ScheduleConfig } from './schedule.js';
  * twin's trainer does (python/hnfnet_torch/train.py, native_outputs).
  */
 export function nativeOutputs(model: SegmentationModel, x: Tensor, target: Tensor): [Tensor, Tensor] {
-  if (model.config.kind !== 'hnfnet' || inputStride(model.config) === 1) return [model.call(x), target];
+  if (inputStride(model.config) === 1) return [model.call(x), target];
   const logits = (model as HNFNet).call(x, true);
   return [logits, interpolate(target, { size: logits.shape.slice(2) })];
 }
