@@ -309,7 +309,7 @@ function run(x: Tensor, plan: Plan, backward: boolean): Tensor {
   }
   if (cur !== x) return cur;
   const copy = empty(x.shape, x.device, 'interpolate_trilinear');
-  if (x.size > 0) x.device.copy(x.buffer, 0, copy.buffer, 0, x.byteSize);
+  if (x.size > 0) x.device.copy(x.buffer, x.byteOffset, copy.buffer, 0, x.byteSize);
   return copy;
 }
 

@@ -1,0 +1,128 @@
+/**
+ * Every chunked path against the same op on a device without the small limit: one process
+ * holds two devices, the second told that a storage binding holds 16 KiB, so tensors of a
+ * few thousand elements split by sample, channel block or element range. Results must agree
+ * to float rounding (and backward through them too).
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  add,
+  backward,
+  broadcastTo,
+  cat,
+  Device,
+  LimitError,
+  mul,
+  relu,
+  slice,
+  sub,
+  sigmoid,
+  tensor,
+  tidy,
+  type Tensor,
+} from '../../src/index.js';
+import { expectClose, randArray } from '../helpers.js';
+
+const LIMIT = 16 * 1024;
+let wide: Device;
+let narrow: Device;
+
+beforeAll(async () => {
+  wide = await Device.create();
+  narrow = await Device.create({ limits: { maxStorageBufferBindingSize: LIMIT } });
+});
+
+interface Input {
+  shape: number[];
+  seed: number;
+  grad?: boolean;
+}
+
+/**
+ * Runs fn on both devices with the same inputs; with `grad`, also backward with a random
+ * upstream gradient. Returns, per device, the output and every input gradient, and the
+ * number of dispatches it took.
+ */
+async function onBoth(inputs: Input[], fn: (xs: Tensor[]) => Tensor, opts: { grad?: boolean } = {}): Promise<{ results: Float32Array[][]; dispatches: number[] }> {
+  const out: Float32Array[][] = [];
+  const dispatches: number[] = [];
+  for (const device of [wide, narrow]) {
+    const before = device.dispatches;
+    const xs = inputs.map((x) => tensor(randArray(x.shape.reduce((a, b) => a * b, 1), x.seed), x.shape, { device, requiresGrad: opts.grad && x.grad !== false }));
+    const y = fn(xs);
+    const res = [await y.data()];
+    if (opts.grad) {
+      const g = tensor(randArray(y.size, 99), y.shape, { device });
+      backward(y, g);
+      for (const x of xs) res.push(x.grad ? await x.grad.data() : new Float32Array(0));
+      g.dispose();
+    }
+    y.dispose();
+    xs.forEach((x) => {
+      x.zeroGrad();
+      x.dispose();
+    });
+    out.push(res);
+    dispatches.push(device.dispatches - before);
+  }
+  return { results: out, dispatches };
+}
+
+async function expectSame(inputs: Input[], fn: (xs: Tensor[]) => Tensor, opts: { grad?: boolean; rtol?: number; atol?: number } = {}): Promise<void> {
+  const { results: [w, n], dispatches } = await onBoth(inputs, fn, opts);
+  // The small limit must have taken another path (split dispatches, or encoder copies), not merely agreed.
+  expect(dispatches[1], 'dispatches under the small limit').not.toBe(dispatches[0]);
+  w!.forEach((want, i) => expectClose(n![i]!, want, opts.rtol ?? 1e-5, opts.atol ?? 1e-6, i === 0 ? 'output' : `gradient of input ${i - 1}`));
+}
+
+describe('limits override', () => {
+  it('lowers what hnfnet binds, and only lowers', async () => {
+    expect(narrow.limits.maxStorageBufferBindingSize).toBe(LIMIT);
+    expect(narrow.limits.maxBufferSize).toBe(wide.limits.maxBufferSize);
+    await expect(Device.create({ limits: { maxStorageBufferBindingSize: wide.limits.maxStorageBufferBindingSize * 2 } })).rejects.toThrow(LimitError);
+    await expect(Device.create({ limits: { maxStorageBufferBindingSize: 1000 } })).rejects.toThrow(/multiple of minStorageBufferOffsetAlignment/);
+  });
+
+  it('tensors beyond one binding are allocated, written and read back', async () => {
+    const v = randArray(3 * LIMIT, 1);
+    const t = tensor(v, [3, LIMIT], { device: narrow });
+    expectClose(await t.data(), v, 0, 0);
+    t.dispose();
+  });
+});
+
+describe('elementwise and broadcasting', () => {
+  it('unary forward and backward over element ranges', async () => {
+    await expectSame([{ shape: [3, 5000], seed: 1 }], ([x]) => sigmoid(relu(x!)), { grad: true });
+  });
+
+  it('same-shape binary ops', async () => {
+    await expectSame([{ shape: [2, 7, 700], seed: 2 }, { shape: [2, 7, 700], seed: 3 }], ([a, b]) => mul(a!, b!), { grad: true });
+  });
+
+  it('per-channel and per-sample broadcasts (bias, SDE scale), aligned and unaligned planes', async () => {
+    for (const [n, plane] of [[2, [8, 8, 8]], [4, [5, 6, 7]]] as const) {
+      await expectSame([{ shape: [n, 6, ...plane], seed: 4 }, { shape: [1, 6, 1, 1, 1], seed: 5 }], ([a, b]) => add(a!, b!), { grad: true });
+      await expectSame([{ shape: [n, 6, ...plane], seed: 6 }, { shape: [n, 6, 1, 1, 1], seed: 7 }], ([a, b]) => mul(a!, b!), { grad: true });
+    }
+  });
+
+  it('a broadcast operand larger than a binding, and broadcastTo', async () => {
+    await expectSame([{ shape: [6000], seed: 8 }, { shape: [3, 1], seed: 9 }], ([a, b]) => sub(a!, b!), { grad: true });
+    await expectSame([{ shape: [1, 5, 1000], seed: 10 }], ([a]) => broadcastTo(a!, [3, 5, 1000]), { grad: true });
+  });
+});
+
+describe('concatenation and slicing', () => {
+  it('cat along channels and its gradient', async () => {
+    await expectSame(
+      [{ shape: [2, 3, 8, 8, 8], seed: 11 }, { shape: [2, 5, 8, 8, 8], seed: 12 }],
+      ([a, b]) => cat([a!, b!], 1),
+      { grad: true },
+    );
+  });
+
+  it('slice of a tensor beyond one binding', async () => {
+    await expectSame([{ shape: [4, 9, 300], seed: 13 }], ([a]) => slice(a!, 1, 2, 7), { grad: true });
+  });
+});
