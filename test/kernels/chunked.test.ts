@@ -18,7 +18,7 @@ import {
   sub,
   sigmoid,
   tensor,
-  tidy,
+  conv3d,
   type Tensor,
 } from '../../src/index.js';
 import { expectClose, randArray } from '../helpers.js';
@@ -124,5 +124,30 @@ describe('concatenation and slicing', () => {
 
   it('slice of a tensor beyond one binding', async () => {
     await expectSame([{ shape: [4, 9, 300], seed: 13 }], ([a]) => slice(a!, 1, 2, 7), { grad: true });
+  });
+});
+
+describe('conv3d by sample and channel blocks', () => {
+  for (const variant of ['direct', 'cpu', 'gpu'] as const) {
+    it(`${variant}: 3³ stride 1 and 2, with bias; forward, dgrad and wgrad`, async () => {
+      await expectSame(
+        [{ shape: [2, 5, 8, 8, 8], seed: 20 }, { shape: [6, 5, 3, 3, 3], seed: 21 }, { shape: [6], seed: 22 }],
+        ([x, w, b]) => conv3d(x!, w!, b!, { padding: 1, variant }),
+        { grad: true, rtol: 1e-4, atol: 1e-5 },
+      );
+      await expectSame(
+        [{ shape: [1, 12, 8, 8, 8], seed: 23 }, { shape: [10, 12, 3, 3, 3], seed: 24 }],
+        ([x, w]) => conv3d(x!, w!, null, { padding: 1, stride: 2, variant }),
+        { grad: true, rtol: 1e-4, atol: 1e-5 },
+      );
+    });
+  }
+
+  it('1×1×1 on unaligned planes', async () => {
+    await expectSame(
+      [{ shape: [1, 9, 5, 6, 7], seed: 25 }, { shape: [7, 9, 1, 1, 1], seed: 26 }, { shape: [7], seed: 27 }],
+      ([x, w, b]) => conv3d(x!, w!, b!),
+      { grad: true, rtol: 1e-4, atol: 1e-5 },
+    );
   });
 });
