@@ -91,3 +91,47 @@ export function splitLeading(op: string, y: Tensor, operands: readonly Tensor[],
   };
   rec(y.shape, 0, operands, 0);
 }
+
+/** A block of a [N, C, ...spatial] tensor: whole samples [n0, n1), or channels [c0, c1) of one sample. */
+export interface PlaneBlock {
+  n0: number;
+  n1: number;
+  c0: number;
+  c1: number;
+  /** First element and first plane (n·C + c) of the block. */
+  start: number;
+  plane0: number;
+  planes: number;
+  /** [n1 − n0, c1 − c0, ...spatial]. */
+  shape: number[];
+}
+
+/**
+ * Blocks of whole (n, c) planes of [N, C, ...spatial], each at most `maxElems` elements (and
+ * contiguous): whole samples where a sample fits, else channel blocks of one sample.
+ * A plane larger than `maxElems` is a LimitError naming the op and the shape.
+ */
+export function planeBlocks(op: string, shape: readonly number[], maxElems: number, device: { limits: { maxStorageBufferBindingSize: number } }): PlaneBlock[] {
+  const [n, c] = shape as [number, number];
+  const spatial = shape.slice(2);
+  const plane = numel(spatial);
+  if (plane > maxElems) {
+    throw new LimitError(
+      `${op}: one channel plane of ${fmt(shape)} (${plane * 4} bytes) exceeds maxStorageBufferBindingSize (${device.limits.maxStorageBufferBindingSize} bytes); splitting a plane into voxel slabs is not implemented`,
+    );
+  }
+  const out: PlaneBlock[] = [];
+  const add = (n0: number, n1: number, c0: number, c1: number): void => {
+    const plane0 = n0 * c + c0;
+    const planes = (n1 - n0) * (c1 - c0);
+    out.push({ n0, n1, c0, c1, start: plane0 * plane, plane0, planes, shape: [n1 - n0, c1 - c0, ...spatial] });
+  };
+  const perSample = Math.floor(maxElems / Math.max(1, c * plane));
+  if (perSample >= 1) {
+    for (let n0 = 0; n0 < n; n0 += perSample) add(n0, Math.min(n, n0 + perSample), 0, c);
+  } else {
+    const per = Math.floor(maxElems / Math.max(1, plane));
+    for (let s = 0; s < n; s++) for (let c0 = 0; c0 < c; c0 += per) add(s, s + 1, c0, Math.min(c, c0 + per));
+  }
+  return out;
+}

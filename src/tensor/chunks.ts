@@ -41,19 +41,21 @@ export function rangeArg(t: Tensor, start: number, count: number): BufferArg {
  * Runs a kernel whose every binding is indexed by the invocation index alone (y[i] = f(a[i], …))
  * over aligned ranges of at most one binding each. The kernel reads the range's length in
  * units of `vec` elements (its vector width; n must be divisible by it) as `u.n`.
- * All tensors must have the same number of elements.
+ * The outputs and the first input set n; an input of another size (a scalar read at
+ * index 0, say) is bound whole in every range.
  */
 export function dispatchElementwise(def: KernelDef, inputs: readonly Tensor[], outputs: readonly Tensor[], uniforms: UniformValues, label: string, vec = 1): void {
   const all = [...inputs, ...outputs];
   const device = all[0]!.device;
   const n = all[0]!.size;
-  for (const t of all) {
+  for (const t of outputs) {
     if (t.size !== n) throw new Error(`${def.name}: elementwise bindings of ${n} and ${t.size} elements (${fmt(t.shape)})`);
   }
+  const bind = (t: Tensor, start: number, count: number): BufferArg => (t.size === n ? rangeArg(t, start, count) : rangeArg(t, 0, t.size));
   const ranges = n * 4 <= device.limits.maxStorageBufferBindingSize ? [[0, n] as [number, number]] : elementRanges(device, n);
   for (const [start, count] of ranges) {
     device.dispatch(def, {
-      inputs: inputs.map((t) => rangeArg(t, start, count)),
+      inputs: inputs.map((t) => bind(t, start, count)),
       outputs: outputs.map((t) => rangeArg(t, start, count)),
       uniforms: { ...uniforms, n: count / vec },
       invocations: count / vec,

@@ -19,6 +19,13 @@ import {
   sigmoid,
   tensor,
   conv3d,
+  instanceNorm3d,
+  interpolate,
+  globalAvgPool3d,
+  bceWithLogits,
+  generalizedDiceLoss,
+  adamStep,
+  AdamState,
   type Tensor,
 } from '../../src/index.js';
 import { expectClose, randArray } from '../helpers.js';
@@ -149,5 +156,74 @@ describe('conv3d by sample and channel blocks', () => {
       ([x, w, b]) => conv3d(x!, w!, b!),
       { grad: true, rtol: 1e-4, atol: 1e-5 },
     );
+  });
+});
+
+describe('instance norm by plane blocks', () => {
+  it('whole samples and channel blocks, aligned and unaligned planes; forward and backward', async () => {
+    await expectSame(
+      [{ shape: [3, 4, 8, 8, 8], seed: 30 }, { shape: [4], seed: 31 }, { shape: [4], seed: 32 }],
+      ([x, w, b]) => instanceNorm3d(x!, w!, b!),
+      { grad: true, rtol: 1e-4, atol: 1e-5 },
+    );
+    await expectSame(
+      [{ shape: [2, 11, 5, 6, 7], seed: 33 }, { shape: [11], seed: 34 }, { shape: [11], seed: 35 }],
+      ([x, w, b]) => instanceNorm3d(x!, w!, b!),
+      { grad: true, rtol: 1e-4, atol: 1e-5 },
+    );
+  });
+
+  it('a plane larger than a binding is a LimitError naming the shape', () => {
+    const x = tensor(randArray(2 * LIMIT, 1), [1, 1, 2, 8, LIMIT / 8], { device: narrow });
+    expect(() => instanceNorm3d(x)).toThrow(/one channel plane of \[1, 1, 2, 8, 2048\]/);
+    x.dispose();
+  });
+});
+
+describe('interpolation and pooling by plane blocks', () => {
+  it('trilinear up and down, forward and backward', async () => {
+    await expectSame([{ shape: [2, 6, 4, 4, 4], seed: 40 }], ([x]) => interpolate(x!, { scaleFactor: 2 }), { grad: true });
+    await expectSame([{ shape: [1, 7, 10, 6, 8], seed: 41 }], ([x]) => interpolate(x!, { size: [5, 12, 4], alignCorners: true }), { grad: true });
+  });
+
+  it('global average pooling, forward and backward', async () => {
+    await expectSame([{ shape: [2, 9, 8, 8, 8], seed: 42 }], ([x]) => globalAvgPool3d(x!), { grad: true });
+    await expectSame([{ shape: [4, 5, 5, 6, 7], seed: 43 }], ([x]) => globalAvgPool3d(x!), { grad: true });
+  });
+});
+
+describe('losses by element ranges and row blocks', () => {
+  const target = (seed: number): Input => ({ shape: [2, 3, 8, 8, 12], seed, grad: false });
+  it('BCE with logits, mean, sum and none', async () => {
+    for (const reduction of ['mean', 'sum', 'none'] as const) {
+      await expectSame([{ shape: [2, 3, 8, 8, 12], seed: 50 }, target(51)], ([x, t]) => bceWithLogits(x!, t!, { reduction }), { grad: true });
+    }
+  });
+
+  it('generalized Dice, on probabilities and on logits', async () => {
+    for (const logits of [false, true]) {
+      await expectSame([{ shape: [2, 3, 8, 8, 12], seed: 52 }, target(53)], ([x, t]) => generalizedDiceLoss(logits ? x! : sigmoid(x!), t!, { sigmoid: logits }), { grad: true });
+    }
+  });
+});
+
+describe('Adam over element ranges', () => {
+  it('two steps on a parameter beyond one binding (vec4 and scalar lengths)', async () => {
+    for (const n of [6000, 6001]) {
+      const got: Float32Array[] = [];
+      for (const device of [wide, narrow]) {
+        const p = tensor(randArray(n, 60), [n], { device });
+        const state = new AdamState();
+        for (let step = 0; step < 2; step++) {
+          const g = tensor(randArray(n, 61 + step), [n], { device });
+          adamStep([p], [g], state, { lr: 0.1, weightDecay: 0.01 });
+          g.dispose();
+        }
+        got.push(await p.data());
+        p.dispose();
+        state.dispose();
+      }
+      expectClose(got[1]!, got[0]!, 1e-6, 1e-7, `parameter of ${n}`);
+    }
   });
 });
