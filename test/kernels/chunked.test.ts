@@ -26,6 +26,7 @@ import {
   generalizedDiceLoss,
   adamStep,
   AdamState,
+  emAttention,
   type Tensor,
 } from '../../src/index.js';
 import { expectClose, randArray } from '../helpers.js';
@@ -226,4 +227,32 @@ describe('Adam over element ranges', () => {
       expectClose(got[1]!, got[0]!, 1e-6, 1e-7, `parameter of ${n}`);
     }
   });
+});
+
+describe('EM attention by sample and voxel slab', () => {
+  for (const [what, xShape, K] of [
+    ['samples that fit, aligned', [3, 6, 8, 8, 4], 4],
+    ['voxel slabs, aligned', [2, 12, 8, 8, 8], 8],
+    ['voxel slabs, unaligned', [1, 10, 7, 9, 11], 3],
+  ] as const) {
+    it(what, async () => {
+      for (const shared of [true, false]) {
+        const muShape = [shared ? 1 : xShape[0], xShape[1], K];
+        const [w, n] = await Promise.all(
+          [wide, narrow].map(async (device) => {
+            const x = tensor(randArray((xShape as readonly number[]).reduce((a, b) => a * b, 1), 70), [...xShape], { device });
+            const mu = tensor(randArray(muShape.reduce((a, b) => a * b, 1), 71), muShape, { device });
+            const before = device.dispatches;
+            const r = emAttention(x, mu, { stages: 3 });
+            const out = [await r.y.data(), await r.mu.data(), device.dispatches - before] as const;
+            [x, mu, r.y, r.mu].forEach((t) => t.dispose());
+            return out;
+          }),
+        );
+        expect(n![2]).not.toBe(w![2]);
+        expectClose(n![0], w![0], 1e-4, 1e-5, 'reconstruction');
+        expectClose(n![1], w![1], 1e-4, 1e-5, 'bases');
+      }
+    });
+  }
 });
