@@ -237,7 +237,7 @@ describe('EM attention by sample and voxel slab', () => {
   ] as const) {
     it(what, async () => {
       for (const shared of [true, false]) {
-        const muShape = [shared ? 1 : xShape[0], xShape[1], K];
+        const muShape: number[] = [shared ? 1 : xShape[0], xShape[1], K];
         const [w, n] = await Promise.all(
           [wide, narrow].map(async (device) => {
             const x = tensor(randArray((xShape as readonly number[]).reduce((a, b) => a * b, 1), 70), [...xShape], { device });
