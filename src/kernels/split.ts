@@ -44,11 +44,8 @@ export function writeRange(dst: Tensor, start: number, shape: readonly number[],
 }
 
 /** Whether every tensor fits one binding. */
-export function allFit(...ts: (Tensor | { size: number })[]): boolean {
-  const first = ts.find((t): t is Tensor => 'device' in t);
-  if (!first) return true;
-  const m = bindingElems(first.device);
-  return ts.every((t) => t.size <= m);
+export function allFit(...ts: Tensor[]): boolean {
+  return ts.every((t) => t.size <= bindingElems(t.device));
 }
 
 /**

@@ -15,16 +15,6 @@ export function bindingElems(device: Device): number {
   return (Math.floor(device.limits.maxStorageBufferBindingSize / align) * align) / 4;
 }
 
-/** Elements per alignment unit: chunk starts that are multiples of it bind at aligned offsets. */
-export function alignElems(device: Device): number {
-  return device.limits.minStorageBufferOffsetAlignment / 4;
-}
-
-/** Whether t can be bound whole. */
-export function fitsBinding(t: Tensor): boolean {
-  return t.byteSize <= t.device.limits.maxStorageBufferBindingSize;
-}
-
 /** [start, count) element ranges covering [0, n), each one binding long at most (starts aligned when t's offset is). */
 export function elementRanges(device: Device, n: number, maxElems = bindingElems(device)): [number, number][] {
   const out: [number, number][] = [];

@@ -14,8 +14,9 @@ export interface DeviceOptions {
   /**
    * Lower limits than the adapter's, as hnfnet sees them (the device is still requested at
    * the adapter's maximum): tests run the chunked paths on small tensors with
-   * `{ maxStorageBufferBindingSize: 1 << 20 }`. The environment variable
-   * HNFNET_MAX_BINDING (bytes) does the same for maxStorageBufferBindingSize.
+   * `{ maxStorageBufferBindingSize: 1 << 20 }`. The environment variables
+   * HNFNET_MAX_BINDING and HNFNET_MAX_BUFFER (bytes) do the same for
+   * maxStorageBufferBindingSize and maxBufferSize.
    */
   limits?: LimitOverrides;
 }
@@ -462,10 +463,15 @@ class PassTimer {
   }
 }
 
-/** The adapter's limits lowered by the overrides (options first, then HNFNET_MAX_BINDING); never raised. */
+/** The adapter's limits lowered by the overrides (options over HNFNET_MAX_BINDING / HNFNET_MAX_BUFFER); never raised. */
 function effectiveLimits(adapter: DeviceLimits, overrides: LimitOverrides | undefined): DeviceLimits {
-  const env = envNumber('HNFNET_MAX_BINDING');
-  const want: LimitOverrides = { ...(env !== undefined ? { maxStorageBufferBindingSize: env } : {}), ...overrides };
+  const binding = envNumber('HNFNET_MAX_BINDING');
+  const buffer = envNumber('HNFNET_MAX_BUFFER');
+  const want: LimitOverrides = {
+    ...(binding !== undefined ? { maxStorageBufferBindingSize: binding } : {}),
+    ...(buffer !== undefined ? { maxBufferSize: buffer } : {}),
+    ...overrides,
+  };
   const out = { ...adapter };
   for (const [k, v] of Object.entries(want) as [keyof LimitOverrides, number | undefined][]) {
     if (v === undefined) continue;
