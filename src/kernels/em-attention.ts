@@ -373,7 +373,8 @@ export interface EMAttentionOptions {
    * Samples whose responsibilities Z [K, V] are held at once (default: as many as fit in
    * one storage binding). Z is the op's one large temporary (K/C times x's size per
    * sample); batches beyond the binding limit are processed in groups of samples, each
-   * with its own dispatches. (x and y themselves are tensors, which never exceed it.)
+   * with its own dispatches. An x beyond one binding runs sample by sample, and a sample
+   * beyond it in voxel slabs (then this option does not apply).
    */
   samplesPerPass?: number;
 }
