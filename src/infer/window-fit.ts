@@ -1,9 +1,10 @@
 /**
- * Which sliding-window sizes a model can run with under an adapter's buffer limits. WebGPU
- * cannot allocate or bind a buffer beyond maxBufferSize / maxStorageBufferBindingSize, and
- * browsers' defaults (256 / 128 MiB) are far below what a 128³ window of the paper's models
- * needs, so the demo checks before it runs rather than failing in the middle of a case, and
- * `hnfnet infer` names the window that fits when the one asked for does not.
+ * Which sliding-window sizes a model can run with under an adapter's buffer limits. A
+ * tensor is one buffer, and WebGPU cannot allocate one beyond maxBufferSize (kernels bind
+ * tensors larger than maxStorageBufferBindingSize in ranges, so that limit does not shrink
+ * a window). Browsers' default maxBufferSize (256 MiB) is below what a 128³ window of the
+ * paper's models needs, so the demo checks before it runs rather than failing in the middle
+ * of a case, and `hnfnet infer` names the window that fits when the one asked for does not.
  */
 import type { ModelConfig } from '../hnfnet/config.js';
 import { inputStride, sizeMultiple } from '../hnfnet/config.js';
@@ -11,7 +12,8 @@ import { inputStride, sizeMultiple } from '../hnfnet/config.js';
 export const WINDOW_CHOICES = [32, 48, 64, 96, 128, 160] as const;
 
 export interface BufferLimits {
-  maxStorageBufferBindingSize: number;
+  /** Not a bound on windows any more (tensors are bound in ranges); kept so device.limits passes as is. */
+  maxStorageBufferBindingSize?: number;
   maxBufferSize: number;
 }
 
@@ -42,7 +44,7 @@ export interface WindowOption {
 
 /** Every window choice the model accepts (a multiple of its downsampling factor), and whether it fits. */
 export function windowOptions(cfg: ModelConfig, limits: BufferLimits, batch = 1): WindowOption[] {
-  const cap = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const cap = limits.maxBufferSize;
   const m = sizeMultiple(cfg);
   return WINDOW_CHOICES.filter((s) => s % m === 0).map((size) => {
     const bytes = largestBufferBytes(cfg, size, batch);

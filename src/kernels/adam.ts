@@ -3,8 +3,7 @@ import { tensor, zeros, type Tensor } from '../tensor/tensor.js';
 import type { KernelDef } from '../tensor/kernel.js';
 import { fmt } from '../tensor/shape.js';
 import { HnfnetError, ShapeError } from '../tensor/errors.js';
-import type { BufferArg } from '../tensor/device.js';
-import { arg } from './util.js';
+import { dispatchElementwise } from '../tensor/chunks.js';
 
 /**
  * torch.optim.Adam (amsgrad=False, maximize=False) with L2 weight decay added to the
@@ -12,11 +11,11 @@ import { arg } from './util.js';
  * writes p, m, v once (7 floats per element). The step count lives on the host, so the
  * bias corrections arrive as uniforms computed in float64 and nothing is read back.
  *
- * Why one dispatch per tensor rather than one over a packed list: a binding has no
- * offset in this runtime and every parameter owns its buffer, so packing would cost a
- * copy of every parameter and gradient each step; a few hundred dispatches of 20–40 µs
- * cost less than that, and per-parameter state is what checkpoints (PyTorch's
- * state_dict) store anyway.
+ * Why one dispatch per tensor rather than one over a packed list: every parameter owns
+ * its buffer, so packing would cost a copy of every parameter and gradient each step; a
+ * few hundred dispatches of 20–40 µs cost less than that, and per-parameter state is
+ * what checkpoints (PyTorch's state_dict) store anyway. A parameter beyond one storage
+ * binding is updated over element ranges (the update is elementwise).
  *
  * The update writes into the parameter's own buffer (and into views sharing it) and is
  * invisible to autograd: run it after backward, when nothing saved for a backward still
@@ -191,12 +190,11 @@ function dispatchAdam(param: Tensor, grad: Tensor, st: AdamParamState, o: Resolv
   if (n === 0) return;
   // vec4 bindings need byte sizes divisible by 16, which n % 4 == 0 gives for all four.
   const vec = n % 4 === 0;
-  const bind = (x: Tensor): BufferArg => (vec ? { buffer: x.buffer, bytes: n * 4 } : arg(x));
-  param.device.dispatch(vec ? adamVec4 : adamScalar, {
-    inputs: [bind(grad)],
-    outputs: [bind(param), bind(st.expAvg), bind(st.expAvgSq)],
-    uniforms: {
-      n: vec ? n / 4 : n,
+  dispatchElementwise(
+    vec ? adamVec4 : adamScalar,
+    [grad],
+    [param, st.expAvg, st.expAvgSq],
+    {
       beta2: b2,
       one_minus_beta1: 1 - b1,
       one_minus_beta2: 1 - b2,
@@ -205,9 +203,9 @@ function dispatchAdam(param: Tensor, grad: Tensor, st: AdamParamState, o: Resolv
       bias_correction2_sqrt: Math.sqrt(bc2),
       eps: o.eps,
     },
-    invocations: vec ? n / 4 : n,
-    label: `${param.name ? `${param.name} ` : ''}${fmt(param.shape)} step ${t}`,
-  });
+    `${param.name ? `${param.name} ` : ''}${fmt(param.shape)} step ${t}`,
+    vec ? 4 : 1,
+  );
 }
 
 /**

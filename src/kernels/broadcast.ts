@@ -3,6 +3,8 @@ import type { KernelDef, UniformValues } from '../tensor/kernel.js';
 import { MAX_RANK, broadcastShapes, broadcastStrides, fmt, sameShape, type Shape } from '../tensor/shape.js';
 import { ShapeError } from '../tensor/errors.js';
 import { arg, label, sameDevice } from './util.js';
+import { dispatchElementwise } from '../tensor/chunks.js';
+import { splitLeading } from './split.js';
 import { sumTo } from './reduce.js';
 import { neg } from './unary.js';
 
@@ -72,11 +74,18 @@ export function binaryRaw(name: string, expr: string, a: Tensor, b: Tensor): Ten
   const outShape = broadcastShapes(a.shape, b.shape, name);
   checkRank(name, outShape);
   const y = empty(outShape, a.device, name);
-  const same = sameShape(a.shape, b.shape);
-  const uniforms: UniformValues = same
-    ? { n: y.size }
-    : { n: y.size, rank: outShape.length, shape: outShape, sa: broadcastStrides(a.shape, outShape), sb: broadcastStrides(b.shape, outShape) };
-  a.device.dispatch(binaryKernel(name, expr, same), { inputs: [arg(a), arg(b)], outputs: [arg(y)], uniforms, invocations: y.size, label: label(a, b) });
+  if (sameShape(a.shape, b.shape)) {
+    dispatchElementwise(binaryKernel(name, expr, true), [a, b], [y], {}, label(a, b));
+    return y;
+  }
+  const ranked = (t: Tensor): Tensor => t.view([...Array<number>(outShape.length - t.rank).fill(1), ...t.shape]);
+  const [ra, rb] = [ranked(a), ranked(b)];
+  splitLeading(name, y, [ra, rb], (yp, [pa, pb]) => {
+    const uniforms: UniformValues = { n: yp.size, rank: yp.rank, shape: yp.shape, sa: broadcastStrides(pa!.shape, yp.shape), sb: broadcastStrides(pb!.shape, yp.shape) };
+    a.device.dispatch(binaryKernel(name, expr, false), { inputs: [arg(pa!), arg(pb!)], outputs: [arg(yp)], uniforms, invocations: yp.size, label: label(a, b) });
+  });
+  ra.dispose();
+  rb.dispose();
   return y;
 }
 
@@ -149,13 +158,17 @@ export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   if (!sameShape(out, shape)) throw new ShapeError(`broadcastTo: ${fmt(x.shape)} cannot be broadcast to ${fmt(shape)}`);
   checkRank('broadcastTo', shape);
   const y = empty(shape, x.device, 'broadcast_to');
-  x.device.dispatch(broadcastKernel, {
-    inputs: [arg(x)],
-    outputs: [arg(y)],
-    uniforms: { n: y.size, rank: shape.length, shape, sa: broadcastStrides(x.shape, shape) },
-    invocations: y.size,
-    label: `${fmt(x.shape)} -> ${fmt(shape)}`,
+  const rx = x.view([...Array<number>(shape.length - x.rank).fill(1), ...x.shape]);
+  splitLeading('broadcast_to', y, [rx], (yp, [px]) => {
+    x.device.dispatch(broadcastKernel, {
+      inputs: [arg(px!)],
+      outputs: [arg(yp)],
+      uniforms: { n: yp.size, rank: yp.rank, shape: yp.shape, sa: broadcastStrides(px!.shape, yp.shape) },
+      invocations: yp.size,
+      label: `${fmt(x.shape)} -> ${fmt(shape)}`,
+    });
   });
+  rx.dispose();
   const src = x.shape;
   attachGrad('broadcast_to', [x], [y], [], (g) => [sumTo(g[0]!, src)]);
   return y;

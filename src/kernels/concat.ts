@@ -3,6 +3,7 @@ import type { KernelDef } from '../tensor/kernel.js';
 import { fmt, normAxis, numel, splitAt } from '../tensor/shape.js';
 import { ShapeError } from '../tensor/errors.js';
 import { arg, sameDevice } from './util.js';
+import { allFit } from './split.js';
 
 /**
  * Copies rows [srcOff, srcOff + rows) of src viewed as [outer, srcR, inner] to rows
@@ -34,6 +35,14 @@ export function copyRows(src: Tensor, dst: Tensor, axis: number, rows: number, s
   const [outer, srcR, inner] = splitAt(src.shape, axis);
   const dstR = dst.shape[axis]!;
   const n = outer * rows * inner;
+  if (!allFit(src, dst)) {
+    // Each outer index is one contiguous run in both: encoder copies, which bind nothing.
+    const d = src.device;
+    for (let o = 0; o < outer; o++) {
+      d.copy(src.buffer, src.byteOffset + (o * srcR + srcOff) * inner * 4, dst.buffer, dst.byteOffset + (o * dstR + dstOff) * inner * 4, rows * inner * 4);
+    }
+    return;
+  }
   src.device.dispatch(copyRowsKernel, {
     inputs: [arg(src)],
     outputs: [arg(dst)],

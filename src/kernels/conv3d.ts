@@ -4,18 +4,14 @@ import type { KernelDef } from '../tensor/kernel.js';
 import { sameDevice } from './util.js';
 import { sum } from './reduce.js';
 import { convGeometry, convGeometryOf, type Conv3dKernelOptions, type ConvGeometry } from './conv3d-geometry.js';
+import { convBlocks, splitForward, splitInputGrad, splitWeightGrad, type ConvPasses } from './conv3d-split.js';
 import { directForward, directInputGrad, directKernels, directWeightGrad } from './conv3d-direct.js';
 import { CPU_TILES, GPU_TILES, tiledFits, tiledForward, tiledInputGrad, tiledKernels, tiledWeightGrad, tilesFor, type ConvTiles } from './conv3d-tiled.js';
 
 export { convGeometry, convGeometryOf, convFlops, type Conv3dKernelOptions, type Conv3dVariant, type ConvGeometry } from './conv3d-geometry.js';
 export { CPU_TILES, GPU_TILES, isCpuAdapter, type ConvTiles } from './conv3d-tiled.js';
 
-/** The three passes of one implementation. */
-interface ConvImpl {
-  forward(x: Tensor, weight: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor;
-  inputGrad(gy: Tensor, weight: Tensor, g: ConvGeometry): Tensor;
-  weightGrad(x: Tensor, gy: Tensor, g: ConvGeometry): Tensor;
-}
+type ConvImpl = ConvPasses;
 
 const direct: ConvImpl = { forward: directForward, inputGrad: directInputGrad, weightGrad: directWeightGrad };
 
@@ -40,9 +36,17 @@ function tilesOf(device: Device, opts: Conv3dKernelOptions): ConvTiles | null {
   }
 }
 
-function implFor(x: Tensor, opts: Conv3dKernelOptions): ConvImpl {
+/** The passes for x's device; beyond one storage binding, by blocks (conv3d-split.ts). */
+function implFor(x: Tensor, g: ConvGeometry, opts: Conv3dKernelOptions): ConvImpl {
   const tiles = tilesOf(x.device, opts);
-  return tiles ? tiled(tiles) : direct;
+  const impl = tiles ? tiled(tiles) : direct;
+  const blocks = convBlocks(g, x.device, tiles);
+  if (!blocks) return impl;
+  return {
+    forward: (x, w, b, g) => splitForward(impl, x, w, b, g, blocks),
+    inputGrad: (gy, w, g) => splitInputGrad(impl, gy, w, g, blocks),
+    weightGrad: (x, gy, g) => splitWeightGrad(impl, x, gy, g, blocks),
+  };
 }
 
 /**
@@ -69,7 +73,7 @@ export function conv3dKernels(
 export function conv3d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv3dKernelOptions = {}): Tensor {
   sameDevice('conv3d', ...(bias ? [x, weight, bias] : [x, weight]));
   const g = convGeometry(x, weight, bias, opts);
-  const impl = implFor(x, opts);
+  const impl = implFor(x, g, opts);
   const y = impl.forward(x, weight, bias, g);
   const needX = x.requiresGrad;
   const needW = weight.requiresGrad;

@@ -3,6 +3,8 @@ import type { KernelDef, UniformField } from '../tensor/kernel.js';
 import { fmt, numel } from '../tensor/shape.js';
 import { HnfnetError, LimitError, ShapeError } from '../tensor/errors.js';
 import { arg, sameDevice } from './util.js';
+import { bindingElems } from '../tensor/chunks.js';
+import { block, place, writeRange } from './split.js';
 
 /**
  * The EM unit of EMANet (expectation-maximisation attention), forward only.
@@ -371,7 +373,8 @@ export interface EMAttentionOptions {
    * Samples whose responsibilities Z [K, V] are held at once (default: as many as fit in
    * one storage binding). Z is the op's one large temporary (K/C times x's size per
    * sample); batches beyond the binding limit are processed in groups of samples, each
-   * with its own dispatches. (x and y themselves are tensors, which never exceed it.)
+   * with its own dispatches. An x beyond one binding runs sample by sample, and a sample
+   * beyond it in voxel slabs (then this option does not apply).
    */
   samplesPerPass?: number;
 }
@@ -404,26 +407,27 @@ export function emAttention(x: Tensor, mu: Tensor, opts: EMAttentionOptions = {}
   const K = mu.shape[2]!;
   if (N === 0 || C === 0 || V === 0 || K === 0) throw new ShapeError(`emAttention: empty input: x ${fmt(x.shape)}, bases ${fmt(mu.shape)}`);
   if (!Number.isInteger(stages) || stages < 1) throw new HnfnetError(`emAttention: stages must be a positive integer, got ${stages}`);
-  const device = x.device;
-  const lim = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
-  const zBytes = K * V * 4;
-  if (zBytes > lim) {
-    throw new LimitError(`emAttention: the responsibilities of one sample, [${K}, ${V}] (K × voxels of x ${fmt(x.shape)}), need ${zBytes} bytes, more than the device's storage binding limit (${lim} bytes)`);
+  const m = bindingElems(x.device);
+  if (x.size <= m && K * V <= m) return emBound(x, mu, stages, opts.samplesPerPass);
+  // Beyond one binding: sample by sample, and a sample too large for a binding in voxel slabs.
+  const y = empty(x.shape, x.device, 'em_attention');
+  const muOut = empty([N, C, K], x.device, 'em_attention');
+  for (let n = 0; n < N; n++) {
+    const mun = mu.shape[0] === 1 ? mu.view(mu.shape) : block(mu, n * C * K, [1, C, K]);
+    if (C * V <= m && K * V <= m) {
+      const xb = block(x, n * C * V, [1, C, ...x.shape.slice(2)]);
+      const r = emBound(xb, mun, stages, 1);
+      place(r.y, y, n * C * V);
+      place(r.mu, muOut, n * C * K);
+      [xb, r.y, r.mu].forEach((t) => t.dispose());
+    } else emSlabs(x, n, mun, stages, y, muOut);
+    mun.dispose();
   }
-  const group = Math.max(1, Math.min(N, opts.samplesPerPass ?? N, Math.floor(lim / zBytes)));
+  return { y, mu: muOut };
+}
 
-  const y = empty(x.shape, device, 'em_attention');
-  const muOut = empty([N, C, K], device, 'em_attention');
-  const z = empty([group, K, V], device, 'em_attention');
-  // The vec4 kernels need whole vec4s along V and K (every row then starts aligned).
-  const aligned = V % 4 === 0 && K % 4 === 0;
-  const wgs = (n: number) => ceilDiv(n, WG);
-  const maxGrid = device.limits.maxComputeWorkgroupsPerDimension;
-  // Voxel blocks per sample: 4 voxels (generic kernels), pairs of vec4s q and q + vh (vec4 E-step).
-  const vb = ceilDiv(V, GV);
-  const vh = ceilDiv(V / 4, 2);
-  // M-step chunks, enough for the whole pass to fill the device. vec4: strided over the
-  // vec4s of V, a multiple of the workgroup size when large; generic: contiguous runs.
+/** The M-step's chunking for V voxels and `group` samples (see emBound). */
+function mstepPlan(V: number, C: number, K: number, group: number, aligned: boolean, maxGrid: number): { chunks: number; clen: number; tiles: number; kb: number } {
   let chunks: number;
   let clen = 0;
   let tiles: number;
@@ -434,35 +438,138 @@ export function emAttention(x: Tensor, mu: Tensor, opts: EMAttentionOptions = {}
     if (chunks > WG) chunks = Math.min(ceilDiv(chunks, WG) * WG, V / 4);
   } else {
     tiles = ceilDiv(C, GT);
-    chunks = Math.max(1, Math.min(ceilDiv(MSTEP_TARGET_INVOCATIONS, wgs(K) * WG * tiles * group), ceilDiv(V, MSTEP_MIN_CHUNK), Math.floor(maxGrid / group)));
+    chunks = Math.max(1, Math.min(ceilDiv(MSTEP_TARGET_INVOCATIONS, ceilDiv(K, WG) * WG * tiles * group), ceilDiv(V, MSTEP_MIN_CHUNK), Math.floor(maxGrid / group)));
     clen = ceilDiv(V, chunks);
     chunks = ceilDiv(V, clen);
   }
-  const p = empty([group, chunks, C + 1, K], device, 'em_attention');
-  const what = `x ${fmt(x.shape)} bases ${fmt(mu.shape)}`;
+  return { chunks, clen, tiles, kb };
+}
 
+/** One E-step (into z) and M-step partial sums (into p) of samples [n0, n0 + ng) of x, with the bases src. */
+function emStage(x: Tensor, src: Tensor, muBs: number, z: Tensor, p: Tensor, n0: number, ng: number, V: number, C: number, K: number, plan: ReturnType<typeof mstepPlan>, label: string): void {
+  const device = x.device;
+  const base = { n0, c: C, k: K, v: V };
+  const wgs = (n: number) => ceilDiv(n, WG);
+  const { chunks, clen, tiles, kb } = plan;
+  if (V % 4 === 0 && K % 4 === 0) {
+    const vh = ceilDiv(V / 4, 2);
+    device.dispatch(estepAligned, { inputs: [arg(x), arg(src)], outputs: [arg(z)], uniforms: { ...base, vh, mu_bs: muBs }, workgroups: [wgs(vh), ng, 1], label });
+    device.dispatch(mstepPartialAligned, { inputs: [arg(x), arg(z)], outputs: [arg(p)], uniforms: { ...base, chunks, kb }, workgroups: [wgs(chunks), tiles, ng], label });
+  } else {
+    const vb = ceilDiv(V, GV);
+    device.dispatch(estepGeneric, { inputs: [arg(x), arg(src)], outputs: [arg(z)], uniforms: { ...base, vb, mu_bs: muBs }, workgroups: [wgs(vb), ng, 1], label });
+    device.dispatch(mstepPartialGeneric, { inputs: [arg(x), arg(z)], outputs: [arg(p)], uniforms: { ...base, chunks, clen }, workgroups: [wgs(K), tiles, chunks * ng], label });
+  }
+}
+
+function emReconstruct(muOut: Tensor, z: Tensor, y: Tensor, n0: number, ng: number, V: number, C: number, K: number, label: string): void {
+  const base = { n0, c: C, k: K, v: V };
+  const wgs = (n: number) => ceilDiv(n, WG);
+  if (V % 4 === 0 && K % 4 === 0) {
+    y.device.dispatch(reconstructAligned, { inputs: [arg(muOut), arg(z)], outputs: [arg(y)], uniforms: { ...base, vb: V / 4 }, workgroups: [wgs(V / 4), ceilDiv(C, AT), ng], label });
+  } else {
+    y.device.dispatch(reconstructGeneric, { inputs: [arg(muOut), arg(z)], outputs: [arg(y)], uniforms: { ...base, vb: ceilDiv(V, GV) }, workgroups: [wgs(ceilDiv(V, GV)), ceilDiv(C, GT), ng], label });
+  }
+}
+
+/**
+ * Sample n of x in slabs of voxels, each slab a contiguous [1, C, vs] copy (C encoder copies;
+ * it is made again for each stage rather than kept, which would double x). The M-step's
+ * partial sums of all slabs are gathered before the one final pass, so the bases are
+ * those of the whole sample; Z is kept per slab for the reconstruction.
+ */
+function emSlabs(x: Tensor, n: number, mu0: Tensor, stages: number, y: Tensor, muOut: Tensor): void {
+  const [, C] = x.shape as [number, number];
+  const V = numel(x.shape.slice(2));
+  const K = mu0.shape[2]!;
+  const device = x.device;
+  const m = bindingElems(device);
+  const vs = Math.floor(m / Math.max(C, K) / 4) * 4;
+  const perChunk = (C + 1) * K;
+  if (vs < 4 || perChunk > m) {
+    throw new LimitError(`emAttention: x ${fmt(x.shape)} with ${K} bases: even a slab of 4 voxels, or one M-step partial sum [${C + 1}, ${K}], exceeds maxStorageBufferBindingSize (${device.limits.maxStorageBufferBindingSize} bytes)`);
+  }
+  const slabs: [number, number][] = [];
+  for (let v0 = 0; v0 < V; v0 += vs) slabs.push([v0, Math.min(V, v0 + vs)]);
+  const maxGrid = device.limits.maxComputeWorkgroupsPerDimension;
+  const plans = slabs.map(([v0, v1]) => mstepPlan(v1 - v0, C, K, 1, (v1 - v0) % 4 === 0 && K % 4 === 0, maxGrid));
+  // All slabs' partial sums must fit one binding for the final pass: fewer chunks per slab where needed.
+  const budget = Math.floor(m / perChunk);
+  const total = plans.reduce((a, p) => a + p.chunks, 0);
+  if (total > budget) {
+    if (slabs.length > budget) throw new LimitError(`emAttention: x ${fmt(x.shape)} needs ${slabs.length} voxel slabs, more M-step partial sums than one binding holds`);
+    const each = Math.floor(budget / slabs.length);
+    slabs.forEach(([v0, v1], i) => {
+      const aligned = (v1 - v0) % 4 === 0 && K % 4 === 0;
+      const p = plans[i]!;
+      p.chunks = Math.min(p.chunks, each);
+      if (!aligned) {
+        p.clen = ceilDiv(v1 - v0, p.chunks);
+        p.chunks = ceilDiv(v1 - v0, p.clen);
+      }
+    });
+  }
+  const offsets = plans.map((_, i) => plans.slice(0, i).reduce((a, p) => a + p.chunks, 0));
+  const allChunks = plans.reduce((a, p) => a + p.chunks, 0);
+  const xSlab = (v0: number, v1: number): Tensor => {
+    const t = empty([1, C, v1 - v0], device, 'em_attention');
+    for (let c = 0; c < C; c++) device.copy(x.buffer, x.byteOffset + ((n * C + c) * V + v0) * 4, t.buffer, c * (v1 - v0) * 4, (v1 - v0) * 4);
+    return t;
+  };
+  const what = `x ${fmt(x.shape)} sample ${n} in ${slabs.length} slabs`;
+  const zs = slabs.map(([v0, v1]) => empty([1, K, v1 - v0], device, 'em_attention'));
+  const mun = empty([1, C, K], device, 'em_attention');
+  for (let t = 0; t < stages; t++) {
+    const all = empty([1, allChunks, C + 1, K], device, 'em_attention');
+    slabs.forEach(([v0, v1], i) => {
+      const xs = xSlab(v0, v1);
+      writeRange(all, offsets[i]! * perChunk, [1, plans[i]!.chunks, C + 1, K], (p) =>
+        emStage(xs, t === 0 ? mu0 : mun, 0, zs[i]!, p, 0, 1, v1 - v0, C, K, plans[i]!, `${what} E-step ${t + 1}`),
+      );
+      xs.dispose();
+    });
+    device.dispatch(mstepFinalKernel, { inputs: [arg(all)], outputs: [arg(mun)], uniforms: { n0: 0, c: C, k: K, v: V, chunks: allChunks }, workgroups: [ceilDiv(K, WG), 1, 1], label: `${what} M-step ${t + 1}` });
+    all.dispose();
+  }
+  slabs.forEach(([v0, v1], i) => {
+    const ys = empty([1, C, v1 - v0], device, 'em_attention');
+    emReconstruct(mun, zs[i]!, ys, 0, 1, v1 - v0, C, K, `${what} reconstruction`);
+    for (let c = 0; c < C; c++) device.copy(ys.buffer, c * (v1 - v0) * 4, y.buffer, y.byteOffset + ((n * C + c) * V + v0) * 4, (v1 - v0) * 4);
+    ys.dispose();
+    zs[i]!.dispose();
+  });
+  place(mun, muOut, n * C * K);
+  mun.dispose();
+}
+
+/** emAttention where x and one sample's Z fit a binding: groups of samples share a dispatch. */
+function emBound(x: Tensor, mu: Tensor, stages: number, samplesPerPass: number | undefined): EMAttentionResult {
+  const [N, C] = x.shape as [number, number];
+  const V = numel(x.shape.slice(2));
+  const K = mu.shape[2]!;
+  const device = x.device;
+  const lim = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+  const zBytes = K * V * 4;
+  if (zBytes > lim) {
+    throw new LimitError(`emAttention: the responsibilities of one sample, [${K}, ${V}] (K × voxels of x ${fmt(x.shape)}), need ${zBytes} bytes, more than the device's storage binding limit (${lim} bytes)`);
+  }
+  const group = Math.max(1, Math.min(N, samplesPerPass ?? N, Math.floor(lim / zBytes)));
+
+  const y = empty(x.shape, device, 'em_attention');
+  const muOut = empty([N, C, K], device, 'em_attention');
+  const z = empty([group, K, V], device, 'em_attention');
+  const plan = mstepPlan(V, C, K, group, V % 4 === 0 && K % 4 === 0, device.limits.maxComputeWorkgroupsPerDimension);
+  const p = empty([group, plan.chunks, C + 1, K], device, 'em_attention');
+  const what = `x ${fmt(x.shape)} bases ${fmt(mu.shape)}`;
   for (let n0 = 0; n0 < N; n0 += group) {
     const ng = Math.min(group, N - n0);
-    const base = { n0, c: C, k: K, v: V };
     for (let t = 0; t < stages; t++) {
       const src = t === 0 ? mu : muOut;
       const muBs = t === 0 && mu.shape[0] === 1 ? 0 : C * K;
-      const label = `${what} E-step ${t + 1}`;
-      if (aligned) {
-        device.dispatch(estepAligned, { inputs: [arg(x), arg(src)], outputs: [arg(z)], uniforms: { ...base, vh, mu_bs: muBs }, workgroups: [wgs(vh), ng, 1], label });
-        device.dispatch(mstepPartialAligned, { inputs: [arg(x), arg(z)], outputs: [arg(p)], uniforms: { ...base, chunks, kb }, workgroups: [wgs(chunks), tiles, ng], label });
-      } else {
-        device.dispatch(estepGeneric, { inputs: [arg(x), arg(src)], outputs: [arg(z)], uniforms: { ...base, vb, mu_bs: muBs }, workgroups: [wgs(vb), ng, 1], label });
-        device.dispatch(mstepPartialGeneric, { inputs: [arg(x), arg(z)], outputs: [arg(p)], uniforms: { ...base, chunks, clen }, workgroups: [wgs(K), tiles, chunks * ng], label });
-      }
-      device.dispatch(mstepFinalKernel, { inputs: [arg(p)], outputs: [arg(muOut)], uniforms: { ...base, chunks }, workgroups: [wgs(K), ng, 1], label: `${what} M-step ${t + 1}` });
+      emStage(x, src, muBs, z, p, n0, ng, V, C, K, plan, `${what} E-step ${t + 1}`);
+      device.dispatch(mstepFinalKernel, { inputs: [arg(p)], outputs: [arg(muOut)], uniforms: { n0, c: C, k: K, v: V, chunks: plan.chunks }, workgroups: [ceilDiv(K, WG), ng, 1], label: `${what} M-step ${t + 1}` });
     }
-    const label = `${what} reconstruction`;
-    if (aligned) {
-      device.dispatch(reconstructAligned, { inputs: [arg(muOut), arg(z)], outputs: [arg(y)], uniforms: { ...base, vb: V / 4 }, workgroups: [wgs(V / 4), ceilDiv(C, AT), ng], label });
-    } else {
-      device.dispatch(reconstructGeneric, { inputs: [arg(muOut), arg(z)], outputs: [arg(y)], uniforms: { ...base, vb }, workgroups: [wgs(vb), ceilDiv(C, GT), ng], label });
-    }
+    emReconstruct(muOut, z, y, n0, ng, V, C, K, `${what} reconstruction`);
   }
   z.dispose();
   p.dispose();

@@ -1,4 +1,8 @@
-import { attachGrad, empty, type Tensor } from '../tensor/tensor.js';
+import { accumulate, attachGrad, empty, noGrad, zeros, type Tensor } from '../tensor/tensor.js';
+import { tidy } from '../tensor/scope.js';
+import { bindingElems } from '../tensor/chunks.js';
+import { block, place, planeBlocks, writeRange, type PlaneBlock } from './split.js';
+import { slice } from './concat.js';
 import type { KernelDef } from '../tensor/kernel.js';
 import { fmt } from '../tensor/shape.js';
 import { ShapeError } from '../tensor/errors.js';
@@ -303,16 +307,24 @@ export function instanceNorm3d(x: Tensor, weight: Tensor | null = null, bias: Te
   const [n, c] = x.shape as [number, number];
   const y = empty(x.shape, x.device, 'instance_norm');
   if (x.size === 0) return y;
-  const s = x.size / (n * c);
-  const stats = instanceNormStats(x, eps);
-  const vec = s % 16 === 0;
-  x.device.dispatch(normalizeKernel(!!weight, !!bias, vec), {
-    inputs: [arg(x), arg(stats), ...(weight ? [arg(weight)] : []), ...(bias ? [arg(bias)] : [])],
-    outputs: [arg(y)],
-    uniforms: { n: x.size, s, c },
-    invocations: vec ? x.size / 16 : x.size,
-    label: fmt(x.shape),
-  });
+  let stats: Tensor;
+  if (x.size <= bindingElems(x.device)) {
+    stats = instanceNormStats(x, eps);
+    normalize(x, stats, weight, bias, y);
+  } else {
+    // Beyond one binding: blocks of whole planes, each with its own statistics.
+    stats = empty([n * c, 4], x.device, 'instance_norm');
+    for (const b of planeBlocks('instanceNorm3d', x.shape, bindingElems(x.device), x.device)) {
+      noGrad(() =>
+        tidy(() => {
+          const xb = block(x, b.start, b.shape);
+          const st = instanceNormStats(xb, eps);
+          place(st, stats, b.plane0 * 4);
+          writeRange(y, b.start, b.shape, (yb) => normalize(xb, st, channels(weight, b), channels(bias, b), yb));
+        }),
+      );
+    }
+  }
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   attachGrad('instance_norm3d', inputs, [y], [x, stats, ...(weight ? [weight] : [])], (g, [xs, st, w]) => {
     const grads = instanceNormBackward(g[0]!, xs!, st!, w ?? null);
@@ -327,8 +339,51 @@ export function instanceNorm3d(x: Tensor, weight: Tensor | null = null, bias: Te
   return y;
 }
 
+/** y = normalised x (with weight, bias) for stats of x; all bound whole. */
+function normalize(x: Tensor, stats: Tensor, weight: Tensor | null, bias: Tensor | null, y: Tensor): void {
+  const [n, c] = x.shape as [number, number];
+  const s = x.size / (n * c);
+  const vec = s % 16 === 0;
+  x.device.dispatch(normalizeKernel(!!weight, !!bias, vec), {
+    inputs: [arg(x), arg(stats), ...(weight ? [arg(weight)] : []), ...(bias ? [arg(bias)] : [])],
+    outputs: [arg(y)],
+    uniforms: { n: x.size, s, c },
+    invocations: vec ? x.size / 16 : x.size,
+    label: fmt(x.shape),
+  });
+}
+
+/** The channels of a block of a per-channel parameter (all of it for whole samples). */
+function channels(t: Tensor | null, b: PlaneBlock): Tensor | null {
+  if (!t) return null;
+  return b.c0 === 0 && b.c1 === t.size ? t : slice(t, 0, b.c0, b.c1);
+}
+
 /** Gradients of instanceNorm3d from the upstream g, the input, its stats and the weight (no autograd). */
 export function instanceNormBackward(g: Tensor, x: Tensor, stats: Tensor, weight: Tensor | null): { dx: Tensor; dw: Tensor; db: Tensor } {
+  if (x.size > bindingElems(x.device)) return backwardByBlocks(g, x, stats, weight);
+  return backwardBound(g, x, stats, weight);
+}
+
+/** instanceNormBackward by blocks of whole planes; the weight and bias gradients add up over blocks. */
+function backwardByBlocks(g: Tensor, x: Tensor, stats: Tensor, weight: Tensor | null): { dx: Tensor; dw: Tensor; db: Tensor } {
+  const c = x.shape[1]!;
+  const dx = empty(x.shape, x.device, 'instance_norm_backward');
+  const dw = zeros([c], { device: x.device });
+  const db = zeros([c], { device: x.device });
+  for (const b of planeBlocks('instanceNorm3d backward', x.shape, bindingElems(x.device), x.device)) {
+    noGrad(() =>
+      tidy(() => {
+        const r = backwardBound(block(g, b.start, b.shape), block(x, b.start, b.shape), block(stats, b.plane0 * 4, [b.planes, 4]), channels(weight, b));
+        place(r.dx, dx, b.start);
+        for (const [total, part] of [[dw, r.dw], [db, r.db]] as const) place(accumulate(block(total, b.c0, [b.c1 - b.c0]), part), total, b.c0);
+      }),
+    );
+  }
+  return { dx, dw, db };
+}
+
+function backwardBound(g: Tensor, x: Tensor, stats: Tensor, weight: Tensor | null): { dx: Tensor; dw: Tensor; db: Tensor } {
   const [n, c] = x.shape as [number, number];
   const planes = n * c;
   const s = x.size / planes;

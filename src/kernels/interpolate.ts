@@ -3,6 +3,8 @@ import type { KernelDef } from '../tensor/kernel.js';
 import { fmt, type Shape } from '../tensor/shape.js';
 import { HnfnetError, ShapeError } from '../tensor/errors.js';
 import { arg } from './util.js';
+import { bindingElems } from '../tensor/chunks.js';
+import { block, place, planeBlocks } from './split.js';
 
 /**
  * Trilinear interpolation of [N, C, D, H, W] volumes with PyTorch's exact index rules
@@ -291,8 +293,29 @@ function pass(src: Tensor, n: number, c: number, from: readonly number[], to: re
   return dst;
 }
 
-/** Chains the passes, freeing each intermediate; a copy when no axis changes. */
+/** Chains the passes; beyond one storage binding, on blocks of whole planes (each plane's resampling is independent). */
 function run(x: Tensor, plan: Plan, backward: boolean): Tensor {
+  const [n, c] = x.shape as [number, number];
+  const from = backward ? plan.outSize : plan.inSize;
+  const to = backward ? plan.inSize : plan.outSize;
+  // No intermediate of the chain has a plane larger than this.
+  const widest = from.reduce((p, d, i) => p * Math.max(d, to[i]!), 1);
+  const m = bindingElems(x.device);
+  if (n * c * widest <= m) return runBound(x, plan, backward);
+  const y = empty([n, c, ...to], x.device, backward ? 'interpolate_trilinear_backward' : 'interpolate_trilinear');
+  const [pin, pout] = [from, to].map((t) => t[0]! * t[1]! * t[2]!) as [number, number];
+  for (const b of planeBlocks('interpolate', [n, c, widest], m, x.device)) {
+    const xb = block(x, b.plane0 * pin, [b.n1 - b.n0, b.c1 - b.c0, ...from]);
+    const part = runBound(xb, plan, backward);
+    place(part, y, b.plane0 * pout);
+    part.dispose();
+    xb.dispose();
+  }
+  return y;
+}
+
+/** Chains the passes, freeing each intermediate; a copy when no axis changes. */
+function runBound(x: Tensor, plan: Plan, backward: boolean): Tensor {
   const [n, c] = x.shape as [number, number];
   const axes = backward ? [0, 1, 2] : [2, 1, 0];
   const size = backward ? [...plan.outSize] : [...plan.inSize];
@@ -309,7 +332,7 @@ function run(x: Tensor, plan: Plan, backward: boolean): Tensor {
   }
   if (cur !== x) return cur;
   const copy = empty(x.shape, x.device, 'interpolate_trilinear');
-  if (x.size > 0) x.device.copy(x.buffer, 0, copy.buffer, 0, x.byteSize);
+  if (x.size > 0) x.device.copy(x.buffer, x.byteOffset, copy.buffer, 0, x.byteSize);
   return copy;
 }
 

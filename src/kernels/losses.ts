@@ -4,6 +4,8 @@ import { fmt, numel, sameShape } from '../tensor/shape.js';
 import { HnfnetError, ShapeError } from '../tensor/errors.js';
 import { arg, sameDevice } from './util.js';
 import { sum } from './reduce.js';
+import { bindingElems, dispatchElementwise, elementRanges, rangeArg } from '../tensor/chunks.js';
+import { block, place, planeBlocks, writeRange } from './split.js';
 
 /**
  * The training losses: binary cross-entropy on logits and MONAI's generalized Dice loss.
@@ -133,31 +135,36 @@ export function bceWithLogits(logits: Tensor, target: Tensor, opts: BCEOptions =
   const what = fmt(logits.shape);
   const vec = n % 4 === 0 && n > 0;
   const v = vec ? 1 : 0;
-  const units = vec ? n / 4 : n;
   let y: Tensor;
   let scale = 1;
   if (reduction === 'none') {
     y = empty(logits.shape, device, 'bce_with_logits');
-    device.dispatch(bceKernels.none[v]!, { inputs: [arg(logits), arg(target)], outputs: [arg(y)], uniforms: { n: units }, invocations: units, label: what });
+    dispatchElementwise(bceKernels.none[v]!, [logits, target], [y], {}, what, vec ? 4 : 1);
   } else {
     // torch gives NaN for the mean of nothing, 0 for the sum.
     scale = reduction === 'mean' ? (n === 0 ? NaN : 1 / n) : 1;
-    const chunks = flatChunks(units);
-    const part = empty([chunks], device, 'bce_with_logits');
-    device.dispatch(bceKernels.partial[v]!, { inputs: [arg(logits), arg(target)], outputs: [arg(part)], uniforms: { n: units, chunks, scale }, invocations: chunks, label: what });
+    // Partial sums per element range (one range when it fits one binding), all summed at the end.
+    const ranges = n * 4 <= device.limits.maxStorageBufferBindingSize ? [[0, n] as [number, number]] : elementRanges(device, n);
+    const counts = ranges.map(([, count]) => flatChunks(vec ? count / 4 : count));
+    const part = empty([counts.reduce((a, b) => a + b, 0)], device, 'bce_with_logits');
+    let at = 0;
+    ranges.forEach(([start, count], i) => {
+      const chunks = counts[i]!;
+      const u = vec ? count / 4 : count;
+      const out = part.viewRange(at, [chunks]);
+      const dst = out ?? empty([chunks], device, 'bce_with_logits');
+      device.dispatch(bceKernels.partial[v]!, { inputs: [rangeArg(logits, start, count), rangeArg(target, start, count)], outputs: [arg(dst)], uniforms: { n: u, chunks, scale }, invocations: chunks, label: what });
+      if (!out) place(dst, part, at);
+      dst.dispose();
+      at += chunks;
+    });
     y = sum(part);
     part.dispose();
   }
   const backwardKernel = (reduction === 'none' ? bceKernels.backwardNone : bceKernels.backward)[v]!;
   attachGrad('bce_with_logits', [logits, target], [y], [logits, target], (g, [xs, ts]) => {
     const dx = empty(xs!.shape, xs!.device, 'bce_with_logits_backward');
-    xs!.device.dispatch(backwardKernel, {
-      inputs: [arg(xs!), arg(ts!), arg(g[0]!)],
-      outputs: [arg(dx)],
-      uniforms: { n: units, scale },
-      invocations: units,
-      label: what,
-    });
+    dispatchElementwise(backwardKernel, [xs!, ts!, g[0]!], [dx], { scale }, what, vec ? 4 : 1);
     return [dx, null];
   });
   return y;
@@ -313,6 +320,12 @@ export interface GeneralizedDiceOptions {
 
 const WTYPES: Record<DiceWeightType, number> = { square: 0, simple: 1, uniform: 2 };
 
+/** Blocks [r0, r1) of the rows (n·C + c, m elements each) of t that fit one binding (all rows when t fits). */
+function rowBlocks(t: Tensor, rows: number, m: number): [number, number][] {
+  if (t.size <= bindingElems(t.device)) return [[0, rows]];
+  return planeBlocks(`generalizedDiceLoss of ${fmt(t.shape)}`, [1, rows, m], bindingElems(t.device), t.device).map((b) => [b.c0, b.c1]);
+}
+
 /** Rows of one flat reduction pass: enough invocations in all, each row split in strided chunks. */
 function diceChunks(rows: number, m: number): number {
   return Math.max(1, Math.min(Math.ceil(MAX_CHUNKS / rows), Math.ceil(m / MIN_PER_CHUNK)));
@@ -351,7 +364,14 @@ export function generalizedDiceLoss(probs: Tensor, target: Tensor, opts: General
   const chunks = diceChunks(rows, mu);
   const part = empty([rows, chunks, 3], device, 'generalized_dice_loss');
   const sg = opts.sigmoid ? 1 : 0;
-  device.dispatch(diceKernels.partial[sg]![v]!, { inputs: [arg(probs), arg(target)], outputs: [arg(part)], uniforms: { m: mu, chunks }, workgroups: [Math.ceil(chunks / 64), rows, 1], label: what });
+  for (const [r0, r1] of rowBlocks(probs, rows, m)) {
+    const [pb, tb] = [probs, target].map((t) => block(t, r0 * m, [(r1 - r0) * m]));
+    writeRange(part, r0 * chunks * 3, [(r1 - r0) * chunks * 3], (out) =>
+      device.dispatch(diceKernels.partial[sg]![v]!, { inputs: [arg(pb!), arg(tb!)], outputs: [arg(out)], uniforms: { m: mu, chunks }, workgroups: [Math.ceil(chunks / 64), r1 - r0, 1], label: what }),
+    );
+    pb!.dispose();
+    tb!.dispose();
+  }
   const sums = chunks === 1 ? part : sum(part, 1);
   if (sums !== part) part.dispose();
 
@@ -369,13 +389,21 @@ export function generalizedDiceLoss(probs: Tensor, target: Tensor, opts: General
   const save = opts.sigmoid ? [target, coef, probs] : [target, coef];
   attachGrad('generalized_dice_loss', [probs, target], [y], save, (g, [rs, cf, xs]) => {
     const dp = empty(rs!.shape, rs!.device, 'generalized_dice_backward');
-    rs!.device.dispatch(backwardKernel, {
-      inputs: xs ? [arg(rs!), arg(xs), arg(cf!), arg(g[0]!)] : [arg(rs!), arg(cf!), arg(g[0]!)],
-      outputs: [arg(dp)],
-      uniforms: { m: mu },
-      workgroups: [Math.ceil(mu / 256), rows, 1],
-      label: what,
-    });
+    for (const [r0, r1] of rowBlocks(rs!, rows, m)) {
+      const rb = block(rs!, r0 * m, [(r1 - r0) * m]);
+      const xb = xs ? block(xs, r0 * m, [(r1 - r0) * m]) : null;
+      const cb = block(cf!, r0 * 2, [(r1 - r0) * 2]);
+      writeRange(dp, r0 * m, [(r1 - r0) * m], (out) =>
+        rs!.device.dispatch(backwardKernel, {
+          inputs: xb ? [arg(rb), arg(xb), arg(cb), arg(g[0]!)] : [arg(rb), arg(cb), arg(g[0]!)],
+          outputs: [arg(out)],
+          uniforms: { m: mu },
+          workgroups: [Math.ceil(mu / 256), r1 - r0, 1],
+          label: what,
+        }),
+      );
+      [rb, xb, cb].forEach((t) => t?.dispose());
+    }
     return [dp, null];
   });
   coef.dispose();

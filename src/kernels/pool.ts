@@ -3,6 +3,8 @@ import type { KernelDef } from '../tensor/kernel.js';
 import { fmt } from '../tensor/shape.js';
 import { ShapeError } from '../tensor/errors.js';
 import { arg } from './util.js';
+import { bindingElems } from '../tensor/chunks.js';
+import { block, planeBlocks, writeRange } from './split.js';
 
 /**
  * Chunks per plane for reductions over the voxels of each (n, c) plane: enough invocations
@@ -68,8 +70,22 @@ function gapBackwardKernel(vec: boolean): KernelDef {
 
 const gapBackward = [gapBackwardKernel(false), gapBackwardKernel(true)] as const;
 
+/** Blocks [p0, p1) of whole planes of [planes, voxels], each within one binding. */
+function planeRanges(op: string, planes: number, voxels: number, device: Tensor['device']): [number, number][] {
+  return planeBlocks(op, [1, planes, voxels], bindingElems(device), device).map((b) => [b.c0, b.c1]);
+}
+
 /** Mean over the last axis of x viewed as [planes, voxels], into `out` ([planes] values; no autograd). */
 export function planeMean(x: Tensor, planes: number, voxels: number, out: Tensor): void {
+  if (x.size <= bindingElems(x.device)) return planeMeanBound(x, planes, voxels, out);
+  for (const [p0, p1] of planeRanges(`global_avg_pool3d of ${fmt(x.shape)}`, planes, voxels, x.device)) {
+    const xb = block(x, p0 * voxels, [(p1 - p0) * voxels]);
+    writeRange(out, p0, [p1 - p0], (ob) => planeMeanBound(xb, p1 - p0, voxels, ob));
+    xb.dispose();
+  }
+}
+
+function planeMeanBound(x: Tensor, planes: number, voxels: number, out: Tensor): void {
   const vec = voxels % 4 === 0;
   const r = vec ? voxels / 4 : voxels;
   const chunks = planeChunks(planes, r);
@@ -99,14 +115,24 @@ export function globalAvgPool3d(x: Tensor): Tensor {
   const xShape = x.shape;
   attachGrad('global_avg_pool3d', [x], [y], [], (g) => {
     const dx = empty(xShape, g[0]!.device, 'global_avg_pool3d_backward');
-    const vec = voxels % 16 === 0;
-    g[0]!.device.dispatch(gapBackward[vec ? 1 : 0], {
-      inputs: [arg(g[0]!)],
-      outputs: [arg(dx)],
-      uniforms: { n: dx.size, s: voxels, scale: 1 / voxels },
-      invocations: vec ? dx.size / 16 : dx.size,
-      label: fmt(xShape),
-    });
+    const spread = (gb: Tensor, dxb: Tensor): void => {
+      const vec = voxels % 16 === 0;
+      gb.device.dispatch(gapBackward[vec ? 1 : 0], {
+        inputs: [arg(gb)],
+        outputs: [arg(dxb)],
+        uniforms: { n: dxb.size, s: voxels, scale: 1 / voxels },
+        invocations: vec ? dxb.size / 16 : dxb.size,
+        label: fmt(xShape),
+      });
+    };
+    if (dx.size <= bindingElems(dx.device)) spread(g[0]!, dx);
+    else {
+      for (const [p0, p1] of planeRanges(`global_avg_pool3d backward of ${fmt(xShape)}`, n * c, voxels, dx.device)) {
+        const gb = block(g[0]!, p0, [p1 - p0]);
+        writeRange(dx, p0 * voxels, [(p1 - p0) * voxels], (dxb) => spread(gb, dxb));
+        gb.dispose();
+      }
+    }
     return [dx];
   });
   return y;

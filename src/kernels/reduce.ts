@@ -1,4 +1,7 @@
-import { attachGrad, empty, type Tensor } from '../tensor/tensor.js';
+import { accumulate, attachGrad, empty, type Tensor } from '../tensor/tensor.js';
+import { tidy } from '../tensor/scope.js';
+import { bindingElems } from '../tensor/chunks.js';
+import { block, place } from './split.js';
 import type { KernelDef } from '../tensor/kernel.js';
 import { fmt, normAxes, numel, sameShape, type Shape } from '../tensor/shape.js';
 import { ShapeError } from '../tensor/errors.js';
@@ -42,8 +45,46 @@ function chunksFor(outer: number, r: number, inner: number): number {
   return Math.max(1, Math.min(Math.ceil(r / 32), Math.ceil(16384 / outputs)));
 }
 
-/** Sum over the middle axis of [outer, r, inner] (no autograd). */
+/** Sum over the middle axis of [outer, r, inner] (no autograd), split where x exceeds one binding. */
 function sumMiddle(x: Tensor, outer: number, r: number, inner: number): Tensor {
+  const m = bindingElems(x.device);
+  if (x.size <= m) return sumMiddleBound(x, outer, r, inner);
+  const y = empty([outer, 1, inner], x.device, 'sum');
+  tidy(() => {
+    if (r * inner <= m) {
+      // Blocks of whole outer rows.
+      const per = Math.floor(m / (r * inner));
+      for (let o0 = 0; o0 < outer; o0 += per) {
+        const o1 = Math.min(outer, o0 + per);
+        place(sumMiddleBound(block(x, o0 * r * inner, [o1 - o0, r, inner]), o1 - o0, r, inner), y, o0 * inner);
+      }
+      return;
+    }
+    const rb = Math.floor(m / inner);
+    for (let o = 0; o < outer; o++) {
+      if (rb >= 2) {
+        // Partial sums over blocks of rb rows, stacked and summed again.
+        const nb = Math.ceil(r / rb);
+        const parts = empty([1, nb, inner], x.device, 'sum');
+        for (let j = 0; j < nb; j++) {
+          const r0 = j * rb;
+          const r1 = Math.min(r, r0 + rb);
+          place(sumMiddleBound(block(x, (o * r + r0) * inner, [1, r1 - r0, inner]), 1, r1 - r0, inner), parts, j * inner);
+        }
+        place(sumMiddle(parts, 1, nb, inner), y, o * inner);
+      } else {
+        // A row alone fills a binding: add the rows one by one over element ranges.
+        let acc = block(x, o * r * inner, [inner]);
+        for (let k = 1; k < r; k++) acc = accumulate(acc, block(x, (o * r + k) * inner, [inner]));
+        place(acc, y, o * inner);
+      }
+    }
+  });
+  return y;
+}
+
+/** sumMiddle of an x that fits one binding. */
+function sumMiddleBound(x: Tensor, outer: number, r: number, inner: number): Tensor {
   let cur = x;
   let curR = r;
   for (;;) {

@@ -1,6 +1,7 @@
 import { attachGrad, empty, type Tensor } from '../tensor/tensor.js';
 import type { KernelDef } from '../tensor/kernel.js';
-import { arg, label } from './util.js';
+import { label } from './util.js';
+import { dispatchElementwise } from '../tensor/chunks.js';
 
 /**
  * The single source of truth of every elementwise unary op: a WGSL forward expression in
@@ -86,16 +87,10 @@ export function unary(name: UnaryOpName, x: Tensor, p?: number): Tensor {
   const def: UnaryOpDef = unaryOps[name];
   const param = p ?? def.param ?? 0;
   const y = empty(x.shape, x.device, name);
-  x.device.dispatch(fwdKernel(name), { inputs: [arg(x)], outputs: [arg(y)], uniforms: { n: x.size, p: param }, invocations: x.size, label: label(x) });
+  dispatchElementwise(fwdKernel(name), [x], [y], { p: param }, label(x));
   attachGrad(name, [x], [y], [x, y], (g, [xs, ys]) => {
     const dx = empty(xs!.shape, xs!.device, `${name}_backward`);
-    xs!.device.dispatch(bwdKernel(name), {
-      inputs: [arg(xs!), arg(ys!), arg(g[0]!)],
-      outputs: [arg(dx)],
-      uniforms: { n: xs!.size, p: param },
-      invocations: xs!.size,
-      label: label(xs!),
-    });
+    dispatchElementwise(bwdKernel(name), [xs!, ys!, g[0]!], [dx], { p: param }, label(xs!));
     return [dx];
   });
   return y;

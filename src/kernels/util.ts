@@ -3,9 +3,9 @@ import type { Tensor } from '../tensor/tensor.js';
 import { fmt } from '../tensor/shape.js';
 import { HnfnetError } from '../tensor/errors.js';
 
-/** The binding of a tensor: its buffer, limited to the bytes it owns. */
+/** The binding of a tensor: its buffer, limited to the bytes it owns (from its offset, for a view). */
 export function arg(t: Tensor): BufferArg {
-  return { buffer: t.buffer, bytes: Math.max(4, t.byteSize) };
+  return { buffer: t.buffer, offset: t.byteOffset, bytes: Math.max(4, t.byteSize) };
 }
 
 export function label(...ts: (Tensor | readonly number[])[]): string {

@@ -11,7 +11,17 @@ export interface DeviceOptions {
   powerPreference?: GPUPowerPreference;
   /** Dispatches recorded before an automatic submit (default 32). */
   maxDispatchesPerSubmit?: number;
+  /**
+   * Lower limits than the adapter's, as hnfnet sees them (the device is still requested at
+   * the adapter's maximum): tests run the chunked paths on small tensors with
+   * `{ maxStorageBufferBindingSize: 1 << 20 }`. The environment variables
+   * HNFNET_MAX_BINDING and HNFNET_MAX_BUFFER (bytes) do the same for
+   * maxStorageBufferBindingSize and maxBufferSize.
+   */
+  limits?: LimitOverrides;
 }
+
+export type LimitOverrides = Partial<Pick<DeviceLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize'>>;
 
 /** The limits hnfnet asks for; each is requested at the adapter's maximum. */
 export const REQUESTED_LIMITS = [
@@ -24,6 +34,7 @@ export const REQUESTED_LIMITS = [
   'maxComputeWorkgroupSizeY',
   'maxComputeWorkgroupSizeZ',
   'maxComputeWorkgroupsPerDimension',
+  'minStorageBufferOffsetAlignment',
 ] as const;
 
 export interface DeviceLimits {
@@ -36,13 +47,17 @@ export interface DeviceLimits {
   maxComputeWorkgroupSizeY: number;
   maxComputeWorkgroupSizeZ: number;
   maxComputeWorkgroupsPerDimension: number;
+  /** A binding's offset must be a multiple of this (bytes; 256 on most adapters). */
+  minStorageBufferOffsetAlignment: number;
 }
 
 /** A buffer argument of a dispatch: the GPU buffer and the byte range the kernel may touch. */
 export interface BufferArg {
   buffer: GPUBuffer;
-  /** Byte size of the binding (defaults to the whole buffer). */
+  /** Byte size of the binding (defaults to the whole buffer from `offset`). */
   bytes?: number;
+  /** Byte offset of the binding, a multiple of minStorageBufferOffsetAlignment (default 0). */
+  offset?: number;
 }
 
 export interface DispatchArgs {
@@ -101,7 +116,7 @@ export class Device {
     opts: DeviceOptions,
   ) {
     const l = gpuDevice.limits;
-    this.limits = Object.fromEntries(REQUESTED_LIMITS.map((k) => [k, Number(l[k])])) as unknown as DeviceLimits;
+    this.limits = effectiveLimits(Object.fromEntries(REQUESTED_LIMITS.map((k) => [k, Number(l[k])])) as unknown as DeviceLimits, opts.limits);
     this.features = new Set([...gpuDevice.features]);
     this.maxDispatchesPerSubmit = opts.maxDispatchesPerSubmit ?? 32;
     const dev = gpuDevice;
@@ -132,7 +147,7 @@ export class Device {
     const gpu = opts.adapter ? (opts.gpu ?? null) : (opts.gpu ?? findGPU());
     const adapter = opts.adapter ?? (await requestAdapter(gpu!, opts.powerPreference));
     const requiredLimits: Record<string, number> = {};
-    for (const k of REQUESTED_LIMITS) requiredLimits[k] = Number(adapter.limits[k]);
+    for (const k of REQUESTED_LIMITS) if (k !== 'minStorageBufferOffsetAlignment') requiredLimits[k] = Number(adapter.limits[k]);
     const requiredFeatures: GPUFeatureName[] = [];
     if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'hnfnet' });
@@ -293,11 +308,15 @@ export class Device {
     const entries: GPUBindGroupEntry[] = [];
     let slot = 0;
     for (const b of [...args.inputs, ...args.outputs]) {
-      const size = b.bytes ?? b.buffer.size;
+      const offset = b.offset ?? 0;
+      const size = b.bytes ?? b.buffer.size - offset;
       if (size > this.limits.maxStorageBufferBindingSize) {
         throw new LimitError(`${def.name} (${args.label}): a binding of ${size} bytes exceeds maxStorageBufferBindingSize (${this.limits.maxStorageBufferBindingSize})`);
       }
-      entries.push({ binding: slot++, resource: { buffer: b.buffer, offset: 0, size: Math.max(4, Math.ceil(size / 4) * 4) } });
+      if (offset % this.limits.minStorageBufferOffsetAlignment !== 0) {
+        throw new Error(`${def.name} (${args.label}): binding offset ${offset} is not a multiple of minStorageBufferOffsetAlignment (${this.limits.minStorageBufferOffsetAlignment})`);
+      }
+      entries.push({ binding: slot++, resource: { buffer: b.buffer, offset, size: Math.max(4, Math.ceil(size / 4) * 4) } });
     }
     if (def.uniforms.length > 0) {
       const data = packUniforms(layout, args.uniforms ?? {}, def.name);
@@ -447,6 +466,36 @@ class PassTimer {
     this.querySet.destroy();
     this.resolveBuffer.destroy();
   }
+}
+
+/** The adapter's limits lowered by the overrides (options over HNFNET_MAX_BINDING / HNFNET_MAX_BUFFER); never raised. */
+function effectiveLimits(adapter: DeviceLimits, overrides: LimitOverrides | undefined): DeviceLimits {
+  const binding = envNumber('HNFNET_MAX_BINDING');
+  const buffer = envNumber('HNFNET_MAX_BUFFER');
+  const want: LimitOverrides = {
+    ...(binding !== undefined ? { maxStorageBufferBindingSize: binding } : {}),
+    ...(buffer !== undefined ? { maxBufferSize: buffer } : {}),
+    ...overrides,
+  };
+  const out = { ...adapter };
+  for (const [k, v] of Object.entries(want) as [keyof LimitOverrides, number | undefined][]) {
+    if (v === undefined) continue;
+    if (!Number.isInteger(v) || v < 1024 || v % out.minStorageBufferOffsetAlignment !== 0) {
+      throw new LimitError(`limit override ${k} = ${v}: expected an integer ≥ 1024 bytes, a multiple of minStorageBufferOffsetAlignment (${out.minStorageBufferOffsetAlignment})`);
+    }
+    if (v > adapter[k]) throw new LimitError(`limit override ${k} = ${v} is above the adapter's ${adapter[k]}; overrides can only lower a limit`);
+    out[k] = v;
+  }
+  return out;
+}
+
+function envNumber(name: string): number | undefined {
+  const p = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
+  const v = p?.env?.[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new LimitError(`${name}=${v} is not a number of bytes`);
+  return n;
 }
 
 function describeAdapter(info: GPUAdapterInfo | undefined): string {

@@ -1,4 +1,4 @@
-export { Device, type DeviceOptions, type DeviceLimits, REQUESTED_LIMITS } from './device.js';
+export { Device, type DeviceOptions, type DeviceLimits, type LimitOverrides, REQUESTED_LIMITS } from './device.js';
 export type { PoolStats } from './pool.js';
 export { Tensor, GradNode, init, setDefaultDevice, getDefaultDevice, noGrad, isGradEnabled, attachGrad, empty, tensor, full, zeros, ones, randn, rand, accumulate, type BackwardFn, type CreateOptions, type RandomOptions } from './tensor.js';
 export { backward, type BackwardOptions } from './autograd.js';

@@ -5,6 +5,7 @@ import { Storage } from './storage.js';
 import { keep, track } from './scope.js';
 import { accumulateKernel, fillKernel } from './core-kernels.js';
 import { Generator, defaultGenerator } from './random.js';
+import { dispatchElementwise } from './chunks.js';
 
 let defaultDevice: Device | null = null;
 
@@ -111,8 +112,12 @@ export class Tensor {
   /** Parameters name themselves for error messages. */
   name: string | undefined;
 
-  /** Use the factory functions (tensor, zeros, empty...) rather than this constructor. */
-  constructor(storage: Storage, shape: Shape, requiresGrad = false) {
+  /**
+   * Use the factory functions (tensor, zeros, empty...) rather than this constructor.
+   * `byteOffset` places a view inside its storage's buffer (a multiple of the device's
+   * minStorageBufferOffsetAlignment; chunked kernels bind such views).
+   */
+  constructor(storage: Storage, shape: Shape, requiresGrad = false, readonly byteOffset = 0) {
     this.storage = storage;
     this.shape = Object.freeze([...shape]);
     this.size = numel(shape);
@@ -132,7 +137,7 @@ export class Tensor {
     return this.storage === null;
   }
 
-  /** The GPU buffer (may be larger than the tensor; kernels bind `byteSize` bytes of it). */
+  /** The GPU buffer (may be larger than the tensor; kernels bind `byteSize` bytes of it from `byteOffset`). */
   get buffer(): GPUBuffer {
     return this.live().buffer;
   }
@@ -150,7 +155,7 @@ export class Tensor {
   async data(): Promise<Float32Array> {
     const s = this.live();
     if (this.size === 0) return new Float32Array(0);
-    return new Float32Array(await s.device.read(s.buffer, this.byteSize));
+    return new Float32Array(await s.device.read(s.buffer, this.byteSize, this.byteOffset));
   }
 
   /** Reads a 0-d or one-element tensor as a number. */
@@ -162,7 +167,7 @@ export class Tensor {
   /** A tensor sharing this one's buffer (no copy); gradients flow through it. */
   reshape(shape: readonly number[]): Tensor {
     const resolved = resolveReshape(this.shape, shape);
-    const out = new Tensor(this.live().retain(), resolved);
+    const out = new Tensor(this.live().retain(), resolved, false, this.byteOffset);
     const src = this.shape;
     attachGrad('reshape', [this], [out], [], (g) => [g[0]!.reshape(src)]);
     return out;
@@ -170,12 +175,24 @@ export class Tensor {
 
   /** A view that is cut off from the graph. */
   detach(): Tensor {
-    return new Tensor(this.live().retain(), this.shape);
+    return new Tensor(this.live().retain(), this.shape, false, this.byteOffset);
   }
 
   /** A view with another shape and no autograd record (for kernels' internal reshapes). */
   view(shape: readonly number[]): Tensor {
-    return new Tensor(this.live().retain(), resolveReshape(this.shape, shape));
+    return new Tensor(this.live().retain(), resolveReshape(this.shape, shape), false, this.byteOffset);
+  }
+
+  /**
+   * Elements [start, start + numel(shape)) as a tensor of `shape` sharing this buffer, or
+   * null when that run does not start at a bindable offset (then copy it instead). No autograd.
+   */
+  viewRange(start: number, shape: readonly number[]): Tensor | null {
+    const n = numel(shape);
+    if (start < 0 || start + n > this.size) throw new ShapeError(`viewRange: elements [${start}, ${start + n}) are outside ${fmt(this.shape)}`);
+    const offset = this.byteOffset + start * 4;
+    if (offset % this.device.limits.minStorageBufferOffsetAlignment !== 0) return null;
+    return new Tensor(this.live().retain(), shape, false, offset);
   }
 
   /** Marks a leaf as requiring gradients (like requires_grad_() in PyTorch). */
@@ -244,12 +261,12 @@ export function attachGrad(name: string, inputs: readonly Tensor[], outputs: rea
 
 // ---- creation --------------------------------------------------------------------------
 
+/** A tensor is one buffer; kernels bind it in ranges, so only maxBufferSize bounds it. */
 function checkLimits(device: Device, shape: Shape, op: string): void {
   const bytes = numel(shape) * 4;
-  const lim = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+  const lim = device.limits.maxBufferSize;
   if (bytes > lim) {
-    const which = device.limits.maxStorageBufferBindingSize <= device.limits.maxBufferSize ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
-    throw new LimitError(`${op}: tensor of shape ${fmt(shape)} needs ${bytes} bytes, more than the device's ${which} (${lim} bytes)`);
+    throw new LimitError(`${op}: tensor of shape ${fmt(shape)} needs ${bytes} bytes, more than the device's maxBufferSize (${lim} bytes)`);
   }
 }
 
@@ -283,7 +300,7 @@ export function full(shape: Shape, value: number, opts: CreateOptions = {}): Ten
   const device = opts.device ?? getDefaultDevice();
   const t = empty(shape, device, 'full');
   if (value === 0) device.clear(t.buffer, 0, Math.ceil(Math.max(4, t.byteSize) / 4) * 4);
-  else device.dispatch(fillKernel, { inputs: [], outputs: [{ buffer: t.buffer, bytes: t.byteSize }], uniforms: { n: t.size, value }, invocations: t.size, label: fmt(shape) });
+  else dispatchElementwise(fillKernel, [], [t], { value }, fmt(shape));
   t.requiresGrad = !!opts.requiresGrad;
   return t;
 }
@@ -323,12 +340,6 @@ export function rand(shape: Shape, opts: RandomOptions & { low?: number; high?: 
 export function accumulate(a: Tensor, b: Tensor): Tensor {
   if (a.size !== b.size) throw new ShapeError(`accumulate: ${fmt(a.shape)} vs ${fmt(b.shape)}`);
   const out = empty(a.shape, a.device, 'accumulate');
-  a.device.dispatch(accumulateKernel, {
-    inputs: [{ buffer: a.buffer, bytes: a.byteSize }, { buffer: b.buffer, bytes: b.byteSize }],
-    outputs: [{ buffer: out.buffer, bytes: out.byteSize }],
-    uniforms: { n: a.size },
-    invocations: a.size,
-    label: fmt(a.shape),
-  });
+  dispatchElementwise(accumulateKernel, [a, b], [out], {}, fmt(a.shape));
   return out;
 }

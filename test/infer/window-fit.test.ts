@@ -12,7 +12,7 @@ describe('demo window sizes', () => {
     expect(sizes.every((s) => s % 16 === 0)).toBe(true);
   });
 
-  it('marks windows beyond the binding limit and falls back to the largest that fits', () => {
+  it('marks windows beyond the buffer limit and falls back to the largest that fits', () => {
     const cfg = presetConfig('hnfnetv2');
     // A browser's default limits: 128 MiB per binding, 256 MiB per buffer.
     const opts = windowOptions(cfg, { maxStorageBufferBindingSize: 128 * MiB, maxBufferSize: 256 * MiB });
@@ -21,7 +21,9 @@ describe('demo window sizes', () => {
     expect(fits).not.toContain(128);
     expect(fittingWindow(opts, 128)).toBe(fits[fits.length - 1]);
     expect(fittingWindow(opts, 32)).toBe(32);
-    // Nothing fits a 1 MiB adapter: no window is offered.
+    // The binding limit does not shrink a window (tensors are bound in ranges)...
+    expect(windowOptions(cfg, { maxStorageBufferBindingSize: 128 * MiB, maxBufferSize: 4096 * MiB }).find((o) => o.size === 128)!.fits).toBe(true);
+    // ...and nothing fits a 1 MiB adapter: no window is offered.
     expect(fittingWindow(windowOptions(cfg, { maxStorageBufferBindingSize: MiB, maxBufferSize: MiB }), 128)).toBeNull();
   });
 

@@ -1,0 +1,55 @@
+import type { BufferArg, Device } from './device.js';
+import type { KernelDef, UniformValues } from './kernel.js';
+import type { Tensor } from './tensor.js';
+import { fmt } from './shape.js';
+
+/**
+ * Binding in ranges. A tensor is one buffer of up to maxBufferSize bytes; a kernel binds a
+ * byte range of it at an offset that is a multiple of minStorageBufferOffsetAlignment and
+ * no longer than maxStorageBufferBindingSize. These helpers cut work into such ranges.
+ */
+
+/** Elements one binding may hold, rounded down to a whole number of alignment units. */
+export function bindingElems(device: Device): number {
+  const align = device.limits.minStorageBufferOffsetAlignment;
+  return (Math.floor(device.limits.maxStorageBufferBindingSize / align) * align) / 4;
+}
+
+/** [start, count) element ranges covering [0, n), each one binding long at most (starts aligned when t's offset is). */
+export function elementRanges(device: Device, n: number, maxElems = bindingElems(device)): [number, number][] {
+  const out: [number, number][] = [];
+  for (let s = 0; s < n; s += maxElems) out.push([s, Math.min(maxElems, n - s)]);
+  return out;
+}
+
+/** The binding of elements [start, start + count) of t; the offset must come out aligned. */
+export function rangeArg(t: Tensor, start: number, count: number): BufferArg {
+  return { buffer: t.buffer, offset: t.byteOffset + start * 4, bytes: Math.max(4, count * 4) };
+}
+
+/**
+ * Runs a kernel whose every binding is indexed by the invocation index alone (y[i] = f(a[i], …))
+ * over aligned ranges of at most one binding each. The kernel reads the range's length in
+ * units of `vec` elements (its vector width; n must be divisible by it) as `u.n`.
+ * The outputs and the first input set n; an input of another size (a scalar read at
+ * index 0, say) is bound whole in every range.
+ */
+export function dispatchElementwise(def: KernelDef, inputs: readonly Tensor[], outputs: readonly Tensor[], uniforms: UniformValues, label: string, vec = 1): void {
+  const all = [...inputs, ...outputs];
+  const device = all[0]!.device;
+  const n = all[0]!.size;
+  for (const t of outputs) {
+    if (t.size !== n) throw new Error(`${def.name}: elementwise bindings of ${n} and ${t.size} elements (${fmt(t.shape)})`);
+  }
+  const bind = (t: Tensor, start: number, count: number): BufferArg => (t.size === n ? rangeArg(t, start, count) : rangeArg(t, 0, t.size));
+  const ranges = n * 4 <= device.limits.maxStorageBufferBindingSize ? [[0, n] as [number, number]] : elementRanges(device, n);
+  for (const [start, count] of ranges) {
+    device.dispatch(def, {
+      inputs: inputs.map((t) => bind(t, start, count)),
+      outputs: outputs.map((t) => rangeArg(t, start, count)),
+      uniforms: { ...uniforms, n: count / vec },
+      invocations: count / vec,
+      label: ranges.length > 1 ? `${label} elements [${start}, ${start + count})` : label,
+    });
+  }
+}
