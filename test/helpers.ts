@@ -3,7 +3,7 @@
  * finite-difference gradient check that every kernel's backward is tested with.
  */
 import { expect } from 'vitest';
-import { backward, init, noGrad, tensor, tidy, Generator, type Device, type Tensor, numel } from '../src/index.js';
+import { backward, init, noGrad, tensor, tidy, Device, Generator, type Tensor, numel } from '../src/index.js';
 
 let device: Promise<Device> | null = null;
 
@@ -11,6 +11,23 @@ let device: Promise<Device> | null = null;
 export function getDevice(): Promise<Device> {
   if (!device) device = init();
   return device;
+}
+
+/**
+ * A device at the adapter's own limits even when HNFNET_MAX_BINDING / HNFNET_MAX_BUFFER lower
+ * them for the suite (`npm run test:small-binding`): the reference side of a limited-vs-unlimited
+ * comparison, and tests of a single plane's numerics that no split can serve.
+ */
+export async function unlimitedDevice(): Promise<Device> {
+  const saved = { binding: process.env.HNFNET_MAX_BINDING, buffer: process.env.HNFNET_MAX_BUFFER };
+  delete process.env.HNFNET_MAX_BINDING;
+  delete process.env.HNFNET_MAX_BUFFER;
+  try {
+    return await Device.create();
+  } finally {
+    if (saved.binding !== undefined) process.env.HNFNET_MAX_BINDING = saved.binding;
+    if (saved.buffer !== undefined) process.env.HNFNET_MAX_BUFFER = saved.buffer;
+  }
 }
 
 export function randArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {

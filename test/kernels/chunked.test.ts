@@ -29,14 +29,14 @@ import {
   emAttention,
   type Tensor,
 } from '../../src/index.js';
-import { expectClose, randArray } from '../helpers.js';
+import { expectClose, randArray, unlimitedDevice } from '../helpers.js';
 
 const LIMIT = 16 * 1024;
 let wide: Device;
 let narrow: Device;
 
 beforeAll(async () => {
-  wide = await Device.create();
+  wide = await unlimitedDevice();
   narrow = await Device.create({ limits: { maxStorageBufferBindingSize: LIMIT } });
 });
 
