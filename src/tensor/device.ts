@@ -1,6 +1,7 @@
 import { BufferPool, type PoolStats } from './pool.js';
 import { ArgumentError, DeviceLostError, GPUOpError, LimitError } from './errors.js';
 import { findGPU, requestAdapter } from './gpu.js';
+import { TRUSTED_KERNEL_TOGGLES, mergeToggles, noToggles, parseToggles, type DawnToggles } from './dawn-toggles.js';
 import { kernelKey, packUniforms, uniformLayout, workgroupDims, type KernelDef, type UniformValues } from './kernel.js';
 
 export interface DeviceOptions {
@@ -19,6 +20,17 @@ export interface DeviceOptions {
    * maxStorageBufferBindingSize and maxBufferSize.
    */
   limits?: LimitOverrides;
+  /**
+   * Trust hnfnet's own kernels enough to run them with fewer of Dawn's safety nets (Node only;
+   * no effect in browsers nor with a `gpu`, `adapter` or `device` handed in): the toggles of
+   * TRUSTED_KERNEL_TOGGLES. Off by default; docs/PERFORMANCE.md says what it gains and risks.
+   */
+  trustedKernels?: boolean;
+  /**
+   * Dawn toggles for the device (Node only), added to those of `trustedKernels` and of the
+   * environment variable HNFNET_DAWN_TOGGLES (`name,name,-name`: '-' disables).
+   */
+  dawnToggles?: DawnToggles;
 }
 
 export type LimitOverrides = Partial<Pick<DeviceLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize'>>;
@@ -101,6 +113,8 @@ export class Device {
   private readonly errors: Promise<GPUOpError | null>[] = [];
   private lostError: DeviceLostError | null = null;
   readonly maxDispatchesPerSubmit: number;
+  /** The Dawn toggles this device was asked for (empty unless set; see DeviceOptions). */
+  readonly dawnToggles: DawnToggles;
   private timestamps: PassTimer | null = null;
   /** Set by profilers (bench): called for every dispatch. */
   dispatchHook: DispatchHook | null = null;
@@ -119,6 +133,7 @@ export class Device {
     this.limits = effectiveLimits(Object.fromEntries(REQUESTED_LIMITS.map((k) => [k, Number(l[k])])) as unknown as DeviceLimits, opts.limits);
     this.features = new Set([...gpuDevice.features]);
     this.maxDispatchesPerSubmit = opts.maxDispatchesPerSubmit ?? 32;
+    this.dawnToggles = opts.gpu || opts.adapter || opts.device ? {} : requestedToggles(opts);
     const dev = gpuDevice;
     this.storagePool = new BufferPool(
       (bytes) => this.createBuffer(bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST),
@@ -144,7 +159,7 @@ export class Device {
       const info = (opts.device as { adapterInfo?: GPUAdapterInfo }).adapterInfo ?? opts.adapter?.info;
       return new Device(opts.device, describeAdapter(info) || 'device handed in', opts.gpu ?? null, opts);
     }
-    const gpu = opts.adapter ? (opts.gpu ?? null) : (opts.gpu ?? findGPU());
+    const gpu = opts.adapter ? (opts.gpu ?? null) : (opts.gpu ?? findGPU(requestedToggles(opts)));
     const adapter = opts.adapter ?? (await requestAdapter(gpu!, opts.powerPreference));
     const requiredLimits: Record<string, number> = {};
     for (const k of REQUESTED_LIMITS) if (k !== 'minStorageBufferOffsetAlignment') requiredLimits[k] = Number(adapter.limits[k]);
@@ -152,6 +167,14 @@ export class Device {
     if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'hnfnet' });
     return new Device(device, describeAdapter(adapter.info) || 'unknown adapter', gpu, opts);
+  }
+
+  /**
+   * Whether reads past a binding are still caught (Dawn's robustness, unless this device was
+   * asked for `disable_robustness`). Kernels that read past a tensor's end check it.
+   */
+  get robustBufferAccess(): boolean {
+    return !this.dawnToggles.enable?.includes('disable_robustness');
   }
 
   get isLost(): boolean {
@@ -487,6 +510,15 @@ function effectiveLimits(adapter: DeviceLimits, overrides: LimitOverrides | unde
     out[k] = v;
   }
   return out;
+}
+
+/** Toggles from HNFNET_DAWN_TOGGLES, `trustedKernels` and `dawnToggles`; none in a browser unless asked for. */
+function requestedToggles(opts: DeviceOptions): DawnToggles {
+  const p = (globalThis as { process?: { env?: Record<string, string | undefined>; versions?: { node?: string } } }).process;
+  const env = p?.env?.HNFNET_DAWN_TOGGLES;
+  const trusted = opts.trustedKernels && p?.versions?.node ? TRUSTED_KERNEL_TOGGLES : undefined;
+  const t = mergeToggles(env ? parseToggles(env) : undefined, trusted, opts.dawnToggles);
+  return noToggles(t) ? {} : t;
 }
 
 function envNumber(name: string): number | undefined {
