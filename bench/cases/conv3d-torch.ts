@@ -1,5 +1,5 @@
 import type { BenchCase } from '../types.js';
-import { startPeer, type PythonPeer } from '../peers/python.js';
+import { startPeer, torchDeviceArg, type PythonPeer, type TorchDevice } from '../peers/python.js';
 import { BWD, FWD, bwdName, fwdFlops, fwdName, keep, type Workload } from '../conv3d-workloads.js';
 
 /**
@@ -8,15 +8,6 @@ import { BWD, FWD, bwdName, fwdFlops, fwdName, keep, type Workload } from '../co
  * TF32 off (fp32, what hnfnet computes) and on; `cpu` (the default) one; `none` leaves them out.
  * One Python process serves every row of a run.
  */
-
-type TorchDevice = 'cpu' | 'cuda' | 'none';
-
-function torchDevice(): TorchDevice {
-  const i = process.argv.indexOf('--torch-device');
-  const d = i >= 0 ? process.argv[i + 1] : 'cpu';
-  if (d !== 'cpu' && d !== 'cuda' && d !== 'none') throw new Error(`bench: --torch-device must be cpu, cuda or none, got ${d}`);
-  return d;
-}
 
 let peer: Promise<PythonPeer> | undefined;
 
@@ -67,4 +58,4 @@ function casesFor(device: TorchDevice): BenchCase[] {
   ];
 }
 
-export const cases: BenchCase[] = casesFor(torchDevice());
+export const cases: BenchCase[] = casesFor(torchDeviceArg());

@@ -15,6 +15,16 @@ export const PEERS_DIR = existsSync(join(HERE, 'torch_twin.py')) ? HERE : join(H
 
 let found: string | undefined;
 
+export type TorchDevice = 'cpu' | 'cuda' | 'none';
+
+/** The bench's --torch-device: where the PyTorch peers run (default cpu; none leaves them out). */
+export function torchDeviceArg(): TorchDevice {
+  const i = process.argv.indexOf('--torch-device');
+  const d = i >= 0 ? process.argv[i + 1] : 'cpu';
+  if (d !== 'cpu' && d !== 'cuda' && d !== 'none') throw new Error(`bench: --torch-device must be cpu, cuda or none, got ${d}`);
+  return d;
+}
+
 /**
  * The first of HNFNET_PYTHON, /usr/bin/python3 (Debian's, with python3-torch) and `python3` on
  * the PATH (a GPU machine's, with CUDA's torch) that imports torch.

@@ -1,7 +1,7 @@
 /**
- * The PyTorch twin on the CPU as a peer of hnfnet's model rows: a long-lived Python process
- * (bench/peers/torch_twin.py) that runs one iteration per request. Needs a Python with torch
- * (bench/peers/python.ts); without it the row says so.
+ * The PyTorch twin as a peer of hnfnet's model rows, on the CPU or CUDA: a long-lived Python
+ * process (bench/peers/torch_twin.py) that runs one iteration per request. Needs a Python with
+ * torch (bench/peers/python.ts); without it the row says so.
  */
 import type { BenchRun } from '../types.js';
 import { startPeer } from './python.js';
@@ -11,9 +11,9 @@ export interface TwinRun extends BenchRun {
   banner: string;
 }
 
-/** Starts the twin with `preset` on [1, 4, side³] in `mode`; resolves once it is ready. */
-export async function startTwin(preset: string, side: number, mode: 'forward' | 'train'): Promise<TwinRun> {
-  const peer = await startPeer('torch_twin.py', [preset, String(side), mode]);
+/** Starts the twin with `preset` on [1, 4, side³] in `mode` on `device`; resolves once it is ready. */
+export async function startTwin(preset: string, side: number, mode: 'forward' | 'train', device: 'cpu' | 'cuda' = 'cpu'): Promise<TwinRun> {
+  const peer = await startPeer('torch_twin.py', [preset, String(side), mode, device]);
   return {
     banner: peer.banner,
     async run() {
