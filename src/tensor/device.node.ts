@@ -4,10 +4,10 @@ import { dawnFlags, type DawnToggles } from './dawn-toggles.js';
 
 /**
  * Dawn's instances for this process, one per set of toggles (Dawn takes toggles per instance).
- * Each It must stay strongly referenced for as long as any
- * device made from it lives: if the GC collects it, Dawn destroys the instance under a
- * live device and the process dies later at random (docs/ARCHITECTURE.md, Errors). A module-level
- * binding lives as long as the process, which is what we want.
+ * Each must stay strongly referenced for as long as any device made from it lives: if the GC
+ * collects it, Dawn destroys the instance under a live device and the process dies later at
+ * random (docs/ARCHITECTURE.md, Errors). A module-level map lives as long as the process, which
+ * is what we want.
  */
 const dawnInstances = new Map<string, GPU>();
 

@@ -113,8 +113,6 @@ export class Device {
   private readonly errors: Promise<GPUOpError | null>[] = [];
   private lostError: DeviceLostError | null = null;
   readonly maxDispatchesPerSubmit: number;
-  /** The Dawn toggles this device was asked for (empty unless set; see DeviceOptions). */
-  readonly dawnToggles: DawnToggles;
   private timestamps: PassTimer | null = null;
   /** Set by profilers (bench): called for every dispatch. */
   dispatchHook: DispatchHook | null = null;
@@ -128,12 +126,13 @@ export class Device {
     /** The GPU the device came from; held so Dawn's instance outlives the device. */
     readonly gpu: GPU | null,
     opts: DeviceOptions,
+    /** The Dawn toggles this device was asked for (empty unless set; see DeviceOptions). */
+    readonly dawnToggles: DawnToggles = {},
   ) {
     const l = gpuDevice.limits;
     this.limits = effectiveLimits(Object.fromEntries(REQUESTED_LIMITS.map((k) => [k, Number(l[k])])) as unknown as DeviceLimits, opts.limits);
     this.features = new Set([...gpuDevice.features]);
     this.maxDispatchesPerSubmit = opts.maxDispatchesPerSubmit ?? 32;
-    this.dawnToggles = opts.gpu || opts.adapter || opts.device ? {} : requestedToggles(opts);
     const dev = gpuDevice;
     this.storagePool = new BufferPool(
       (bytes) => this.createBuffer(bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST),
@@ -154,19 +153,23 @@ export class Device {
   }
 
   static async create(opts: DeviceOptions = {}): Promise<Device> {
+    if (opts.dawnToggles && (opts.gpu || opts.adapter || opts.device)) {
+      throw new ArgumentError('Device.create: dawnToggles apply to the GPU hnfnet finds itself; a gpu, adapter or device handed in already has its toggles');
+    }
     if (opts.device) {
       // Kernels pick variants by adapter (software rasterisers differ from GPUs), so describe it.
       const info = (opts.device as { adapterInfo?: GPUAdapterInfo }).adapterInfo ?? opts.adapter?.info;
       return new Device(opts.device, describeAdapter(info) || 'device handed in', opts.gpu ?? null, opts);
     }
-    const gpu = opts.adapter ? (opts.gpu ?? null) : (opts.gpu ?? findGPU(requestedToggles(opts)));
+    const toggles = opts.gpu || opts.adapter ? {} : requestedToggles(opts);
+    const gpu = opts.adapter ? (opts.gpu ?? null) : (opts.gpu ?? findGPU(toggles));
     const adapter = opts.adapter ?? (await requestAdapter(gpu!, opts.powerPreference));
     const requiredLimits: Record<string, number> = {};
     for (const k of REQUESTED_LIMITS) if (k !== 'minStorageBufferOffsetAlignment') requiredLimits[k] = Number(adapter.limits[k]);
     const requiredFeatures: GPUFeatureName[] = [];
     if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'hnfnet' });
-    return new Device(device, describeAdapter(adapter.info) || 'unknown adapter', gpu, opts);
+    return new Device(device, describeAdapter(adapter.info) || 'unknown adapter', gpu, opts, toggles);
   }
 
   /**

@@ -50,6 +50,7 @@ describe('devices with toggles', () => {
     const trusted = await Device.create({ trustedKernels: true });
     expect(trusted.dawnToggles).toEqual(mergeToggles(TRUSTED_KERNEL_TOGGLES));
     trusted.destroy();
+    await expect(Device.create({ device: robust.gpuDevice, dawnToggles: { enable: ['skip_validation'] } })).rejects.toThrow(/a gpu, adapter or device handed in already has its toggles/);
     process.env.HNFNET_DAWN_TOGGLES = 'disable_workgroup_init';
     try {
       const fromEnv = await Device.create({ trustedKernels: true });
