@@ -58,10 +58,17 @@ dawn="$here/dist/linux-x64/dawn.node"
 #    NVIDIA's driver links to); NVIDIA's driver named where it has an ICD file, so that a software
 #    driver installed beside it is not picked.
 loader="${HNFNET_VULKAN_LOADER:-auto}"
-if [ "$loader" = auto ] && ! { ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; }; then
+case "$loader" in
+  auto | bundle | system) ;;
+  *) echo "run.sh: HNFNET_VULKAN_LOADER must be auto, bundle or system, not '$loader'" >&2; exit 1 ;;
+esac
+# (grep reads all of ldconfig's output: with -q it could stop early, and pipefail would then
+# count ldconfig's broken pipe as "no loader".)
+if [ "$loader" = auto ] && ! { ldconfig -p 2>/dev/null | grep 'libvulkan\.so\.1' >/dev/null; }; then
   echo "run.sh: no Vulkan loader on this machine; using the bundle's (lib/)" >&2
   loader=bundle
 fi
+[ "$loader" = auto ] && loader=system
 if [ "$loader" = bundle ]; then
   export LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
@@ -99,6 +106,6 @@ if [ -z "$torch_device" ]; then
 fi
 if [ -n "$py" ]; then export HNFNET_PYTHON="$py"; fi
 
-echo "run.sh: node $("$node" --version) ($node); PyTorch peers: $torch_device${py:+ ($py)}; results: $out" >&2
+echo "run.sh: node $("$node" --version) ($node); Vulkan loader: $loader's; PyTorch peers: $torch_device${py:+ ($py)}; results: $out" >&2
 cd "$here"
 exec "$node" "$here/bench.mjs" --out "$out" --torch-device "$torch_device" "$@"

@@ -67,7 +67,7 @@ describe.skipIf(unsupported !== null)(`the GPU bench bundle${unsupported ? ` (sk
       timeout: 600_000,
     });
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
-    expect(r.stderr).toContain(`(${path.join(b, 'node')})`);
+    expect(r.stderr).toContain(`(${path.join(b, 'node')}); Vulkan loader: bundle's`);
     expect(existsSync(path.join(b, 'dist/linux-x64/dawn.node'))).toBe(true);
     const results = path.join(b, 'results');
     const json = readdirSync(results).find((f) => f.endsWith('.json'))!;
