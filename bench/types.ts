@@ -9,6 +9,11 @@ export interface BenchContext {
 /** One prepared benchmark: `run` performs one iteration (recording GPU work is enough). */
 export interface BenchRun {
   run(): void | Promise<void>;
+  /**
+   * For a case that times itself (a peer with its own device clock): `reps` timed runs after
+   * its own warm-up, in ms, and the clock's name. The harness then does not call `run`.
+   */
+  measure?(reps: number): Promise<{ times: number[]; clock: string }>;
   /** Frees what setup made. */
   dispose(): void | Promise<void>;
 }

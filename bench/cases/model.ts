@@ -8,13 +8,14 @@
  * multiply-accumulates of the layers plus the EM iterations for the forward; 3 × that for
  * forward + backward (the usual estimate: the backward of a conv costs two forwards). Peak
  * GPU memory of the timed runs (device.memoryStats()) is printed to stderr when a case ends.
- * Peer: the same model and step in PyTorch on the CPU (the twin, python/hnfnet_torch), where
- * Debian's python3-torch is installed.
+ * Peer: the same model and step in PyTorch (the twin, python/hnfnet_torch) on the CPU, or on
+ * CUDA with --torch-device cuda, where a Python with torch is found (bench/peers/python.ts).
  */
 import { add, backward, bceWithLogits, generalizedDiceLoss, Generator, noGrad, randn, sigmoid, tensor, tidy, type Tensor } from '../../src/index.js';
 import { buildModel, countModel } from '../../src/hnfnet/index.js';
 import type { BenchCase, BenchContext } from '../types.js';
 import { startTwin } from '../peers/torch-twin.js';
+import { torchDeviceArg } from '../peers/python.js';
 
 const PRESET = 'hnfnetv2';
 
@@ -89,14 +90,14 @@ function trainCase(side: number): BenchCase {
   return c;
 }
 
-function twinCase(side: number, mode: 'forward' | 'train'): BenchCase {
+function twinCase(side: number, mode: 'forward' | 'train', device: 'cpu' | 'cuda'): BenchCase {
   const c: BenchCase = {
     name: `${PRESET} ${mode === 'train' ? 'forward+backward' : 'forward'} ${side}³`,
-    impl: 'pytorch-cpu (twin)',
+    impl: `pytorch-${device} (twin)`,
     timing: 'host',
     async setup(ctx) {
       c.flops = (mode === 'train' ? 3 : 1) * (await forwardFlops(ctx, side));
-      const twin = await startTwin(PRESET, side, mode);
+      const twin = await startTwin(PRESET, side, mode, device);
       process.stderr.write(`    ${twin.banner}\n`);
       return twin;
     },
@@ -107,4 +108,6 @@ function twinCase(side: number, mode: 'forward' | 'train'): BenchCase {
 // The harness builds its case list before any setup sees ctx.quick, so quick mode is read
 // from the command line here (as conv3d-peers.ts does).
 const side = process.argv.includes('--quick') ? 32 : 64;
-export const cases: BenchCase[] = [forwardCase(side), twinCase(side, 'forward'), trainCase(side), twinCase(side, 'train')];
+const torchDevice = torchDeviceArg();
+const twins = (mode: 'forward' | 'train'): BenchCase[] => (torchDevice === 'none' ? [] : [twinCase(side, mode, torchDevice)]);
+export const cases: BenchCase[] = [forwardCase(side), ...twins('forward'), trainCase(side), ...twins('train')];

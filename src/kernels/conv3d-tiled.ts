@@ -393,20 +393,28 @@ interface ForwardPlan {
   direct: boolean;
 }
 
-function forwardPlan(g: ConvGeometry, tiles: ConvTiles): ForwardPlan {
+/**
+ * `x`: the input when known (tiledFits plans without it). With no padding and 4-aligned rows x
+ * itself serves: tiles that run past a row's end read the next row only for masked outputs, and
+ * past the last row, up to `rowLength − W` floats beyond x. Dawn's robustness turns those into
+ * zeros; on a device without it (DeviceOptions.trustedKernels) x serves only where its buffer
+ * holds that many bytes past the tensor, so that no read leaves the buffer.
+ */
+function forwardPlan(g: ConvGeometry, tiles: ConvTiles, device: Device, x?: Tensor): ForwardPlan {
+  const rowW = rowLength(g.out[2], g.stride[2], g.k[2], tiles.tw);
+  const overread = 4 * Math.max(0, rowW - g.in[2]);
+  const contained = device.robustBufferAccess || (x !== undefined && x.buffer.size - x.byteOffset - x.byteSize >= overread);
   return {
     coutP: up(g.co, 4 * tiles.tc4),
-    dims: [(g.out[0] - 1) * g.stride[0] + g.k[0], (g.out[1] - 1) * g.stride[1] + g.k[1], rowLength(g.out[2], g.stride[2], g.k[2], tiles.tw)],
-    // With no padding and 4-aligned rows x itself serves: tiles that run past a row's end
-    // read the next row (or, at the buffer's end, robust zeros) only for masked outputs.
-    direct: g.pad.every((p) => p === 0) && g.in[2] % 4 === 0,
+    dims: [(g.out[0] - 1) * g.stride[0] + g.k[0], (g.out[1] - 1) * g.stride[1] + g.k[1], rowW],
+    direct: g.pad.every((p) => p === 0) && g.in[2] % 4 === 0 && contained,
   };
 }
 
 export function tiledForward(x: Tensor, weight: Tensor, bias: Tensor | null, g: ConvGeometry, tiles: ConvTiles): Tensor {
   const device = x.device;
   const y = empty([g.n, g.co, ...g.out], device, 'conv3d');
-  const { coutP, dims, direct } = forwardPlan(g, tiles);
+  const { coutP, dims, direct } = forwardPlan(g, tiles, device, x);
   const input = direct ? { t: x, owned: false, c: g.ci, dims: g.in } : padded(x, g.ci, dims, g.pad);
   const wt = layoutWeights(weight, { m: g.k, r: [0, 0, 0], s: [1, 1, 1], flip: false, transpose: false }, coutP);
   const bp = paddedBias(bias, coutP, device);
@@ -563,7 +571,7 @@ export function tiledFits(g: ConvGeometry, tiles: ConvTiles, device: Device): { 
   if (g.n === 0 || g.ci === 0 || g.co === 0) return { forward: false, inputGrad: false, weightGrad: false };
   const limit = Math.floor(Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize) / 4);
   const ok = (...sizes: number[]): boolean => sizes.every((s) => s <= limit);
-  const f = forwardPlan(g, tiles);
+  const f = forwardPlan(g, tiles, device);
   const taps = g.k[0] * g.k[1] * g.k[2];
   const d = inputGradPlan(g, tiles);
   const w = weightGradPlan(g, tiles);

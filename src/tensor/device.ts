@@ -1,6 +1,7 @@
 import { BufferPool, type PoolStats } from './pool.js';
 import { ArgumentError, DeviceLostError, GPUOpError, LimitError } from './errors.js';
 import { findGPU, requestAdapter } from './gpu.js';
+import { TRUSTED_KERNEL_TOGGLES, mergeToggles, noToggles, parseToggles, type DawnToggles } from './dawn-toggles.js';
 import { kernelKey, packUniforms, uniformLayout, workgroupDims, type KernelDef, type UniformValues } from './kernel.js';
 
 export interface DeviceOptions {
@@ -19,6 +20,17 @@ export interface DeviceOptions {
    * maxStorageBufferBindingSize and maxBufferSize.
    */
   limits?: LimitOverrides;
+  /**
+   * Trust hnfnet's own kernels enough to run them with fewer of Dawn's safety nets (Node only;
+   * no effect in browsers nor with a `gpu`, `adapter` or `device` handed in): the toggles of
+   * TRUSTED_KERNEL_TOGGLES. Off by default; docs/PERFORMANCE.md says what it gains and risks.
+   */
+  trustedKernels?: boolean;
+  /**
+   * Dawn toggles for the device (Node only), added to those of `trustedKernels` and of the
+   * environment variable HNFNET_DAWN_TOGGLES (`name,name,-name`: '-' disables).
+   */
+  dawnToggles?: DawnToggles;
 }
 
 export type LimitOverrides = Partial<Pick<DeviceLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize'>>;
@@ -114,6 +126,8 @@ export class Device {
     /** The GPU the device came from; held so Dawn's instance outlives the device. */
     readonly gpu: GPU | null,
     opts: DeviceOptions,
+    /** The Dawn toggles this device was asked for (empty unless set; see DeviceOptions). */
+    readonly dawnToggles: DawnToggles = {},
   ) {
     const l = gpuDevice.limits;
     this.limits = effectiveLimits(Object.fromEntries(REQUESTED_LIMITS.map((k) => [k, Number(l[k])])) as unknown as DeviceLimits, opts.limits);
@@ -139,19 +153,31 @@ export class Device {
   }
 
   static async create(opts: DeviceOptions = {}): Promise<Device> {
+    if (opts.dawnToggles && (opts.gpu || opts.adapter || opts.device)) {
+      throw new ArgumentError('Device.create: dawnToggles apply to the GPU hnfnet finds itself; a gpu, adapter or device handed in already has its toggles');
+    }
     if (opts.device) {
       // Kernels pick variants by adapter (software rasterisers differ from GPUs), so describe it.
       const info = (opts.device as { adapterInfo?: GPUAdapterInfo }).adapterInfo ?? opts.adapter?.info;
       return new Device(opts.device, describeAdapter(info) || 'device handed in', opts.gpu ?? null, opts);
     }
-    const gpu = opts.adapter ? (opts.gpu ?? null) : (opts.gpu ?? findGPU());
+    const toggles = opts.gpu || opts.adapter ? {} : requestedToggles(opts);
+    const gpu = opts.adapter ? (opts.gpu ?? null) : (opts.gpu ?? findGPU(toggles));
     const adapter = opts.adapter ?? (await requestAdapter(gpu!, opts.powerPreference));
     const requiredLimits: Record<string, number> = {};
     for (const k of REQUESTED_LIMITS) if (k !== 'minStorageBufferOffsetAlignment') requiredLimits[k] = Number(adapter.limits[k]);
     const requiredFeatures: GPUFeatureName[] = [];
     if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'hnfnet' });
-    return new Device(device, describeAdapter(adapter.info) || 'unknown adapter', gpu, opts);
+    return new Device(device, describeAdapter(adapter.info) || 'unknown adapter', gpu, opts, toggles);
+  }
+
+  /**
+   * Whether reads past a binding are still caught (Dawn's robustness, unless this device was
+   * asked for `disable_robustness`). Kernels that read past a tensor's end check it.
+   */
+  get robustBufferAccess(): boolean {
+    return !this.dawnToggles.enable?.includes('disable_robustness');
   }
 
   get isLost(): boolean {
@@ -487,6 +513,15 @@ function effectiveLimits(adapter: DeviceLimits, overrides: LimitOverrides | unde
     out[k] = v;
   }
   return out;
+}
+
+/** Toggles from HNFNET_DAWN_TOGGLES, `trustedKernels` and `dawnToggles`; none in a browser unless asked for. */
+function requestedToggles(opts: DeviceOptions): DawnToggles {
+  const p = (globalThis as { process?: { env?: Record<string, string | undefined>; versions?: { node?: string } } }).process;
+  const env = p?.env?.HNFNET_DAWN_TOGGLES;
+  const trusted = opts.trustedKernels && p?.versions?.node ? TRUSTED_KERNEL_TOGGLES : undefined;
+  const t = mergeToggles(env ? parseToggles(env) : undefined, trusted, opts.dawnToggles);
+  return noToggles(t) ? {} : t;
 }
 
 function envNumber(name: string): number | undefined {
