@@ -1,5 +1,7 @@
 import { create, globals } from 'webgpu';
 import { setGPUProvider } from './gpu.js';
+import { setTuneStoreProvider } from './tune-cache.js';
+import { fileTuneStore } from './tune-store.node.js';
 
 /**
  * Dawn's instance for this process. It must stay strongly referenced for as long as any
@@ -21,3 +23,4 @@ export function nodeGPU(): GPU {
 }
 
 setGPUProvider(nodeGPU);
+setTuneStoreProvider(() => fileTuneStore());

@@ -2,6 +2,7 @@ import { BufferPool, type PoolStats } from './pool.js';
 import { ArgumentError, DeviceLostError, GPUOpError, LimitError } from './errors.js';
 import { findGPU, requestAdapter } from './gpu.js';
 import { kernelKey, packUniforms, uniformLayout, workgroupDims, type KernelDef, type UniformValues } from './kernel.js';
+import { Tuner, type TuneOptions } from './tuner.js';
 
 export interface DeviceOptions {
   /** A GPU (navigator.gpu or Dawn's), an adapter or a ready device; otherwise one is found. */
@@ -19,6 +20,8 @@ export interface DeviceOptions {
    * maxStorageBufferBindingSize and maxBufferSize.
    */
   limits?: LimitOverrides;
+  /** Kernel autotuning (mode, budgets, store); see tuner.ts. The mode defaults to $HNFNET_TUNE, else 'on'. */
+  tune?: TuneOptions;
 }
 
 export type LimitOverrides = Partial<Pick<DeviceLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize'>>;
@@ -102,6 +105,7 @@ export class Device {
   private lostError: DeviceLostError | null = null;
   readonly maxDispatchesPerSubmit: number;
   private timestamps: PassTimer | null = null;
+  private tunerRef: Tuner;
   /** Set by profilers (bench): called for every dispatch. */
   dispatchHook: DispatchHook | null = null;
   /** Number of submits so far; tests and the bench read it. */
@@ -119,6 +123,7 @@ export class Device {
     this.limits = effectiveLimits(Object.fromEntries(REQUESTED_LIMITS.map((k) => [k, Number(l[k])])) as unknown as DeviceLimits, opts.limits);
     this.features = new Set([...gpuDevice.features]);
     this.maxDispatchesPerSubmit = opts.maxDispatchesPerSubmit ?? 32;
+    this.tunerRef = new Tuner(this, opts.tune);
     const dev = gpuDevice;
     this.storagePool = new BufferPool(
       (bytes) => this.createBuffer(bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST),
@@ -152,6 +157,17 @@ export class Device {
     if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'hnfnet' });
     return new Device(device, describeAdapter(adapter.info) || 'unknown adapter', gpu, opts);
+  }
+
+  /** Picks kernel variants by measurement (tuner.ts): `await device.tuner.tunePending()`, `device.tuner.report()`. */
+  get tuner(): Tuner {
+    return this.tunerRef;
+  }
+
+  /** Replaces the tuner (a new mode, budget or store); what the old one measured stays in its cache. */
+  configureTuning(opts: TuneOptions): Tuner {
+    this.tunerRef = new Tuner(this, opts);
+    return this.tunerRef;
   }
 
   get isLost(): boolean {
@@ -227,6 +243,11 @@ export class Device {
     this.flush();
     this.timestamps = new PassTimer(this.gpuDevice);
     return true;
+  }
+
+  /** Whether startTiming() is in effect. */
+  get isTiming(): boolean {
+    return this.timestamps !== null;
   }
 
   /** Total GPU nanoseconds of the passes since startTiming(), or null without timestamp queries. */
