@@ -72,7 +72,8 @@ export interface TuneRow {
   timer: TimerKind | null;
   /** Wall time spent on this key (ms). */
   spentMs: number;
-  status: 'tuned' | 'queued';
+  /** 'tuned': measured by this tuner; 'cached': measured earlier, read from the cache; 'queued': running the default, not measured yet. */
+  status: 'tuned' | 'cached' | 'queued';
 }
 
 export interface TuneReport {
@@ -115,6 +116,8 @@ export class Tuner {
   private readonly queue = new Map<string, Queued>();
   /** Keys measured on this device (in 'retune' mode only these use the cache). */
   private readonly rows = new Map<string, TuneRow>();
+  /** Keys whose cached winner ran (for the report). */
+  private readonly cachedUsed = new Map<string, TuneKey>();
   private spent = 0;
 
   constructor(
@@ -147,7 +150,10 @@ export class Tuner {
     const ks = keyString(key);
     const hit = this.mode === 'on' || this.rows.has(ks) ? this.cache.get(ks) : undefined;
     const winner = hit && req.candidates.find((c) => c.name === hit.variant);
-    if (winner) return winner.impl;
+    if (winner) {
+      if (!this.rows.has(ks)) this.cachedUsed.set(ks, key);
+      return winner.impl;
+    }
     // Not measured (or measured among candidates that no longer exist): queue it.
     if (!this.queue.has(ks)) this.queue.set(ks, { req: req as TuneRequest<unknown>, key });
     return fallback.impl;
@@ -235,11 +241,15 @@ export class Tuner {
       spentMs: 0,
       status: 'queued',
     }));
+    const cached: TuneRow[] = [...this.cachedUsed].map(([ks, key]) => {
+      const e = this.cache.get(ks)!;
+      return { key: ks, op: key.op, family: key.family, shape: key.shape, attrs: key.attrs, variant: e.variant, ms: e.ms, skipped: [], failed: {}, timer: e.timer, spentMs: 0, status: 'cached' };
+    });
     return {
       mode: this.mode,
       where: this.mode === 'off' ? '(not used: tuning is off)' : this.cache.store.where,
       adapter: this.device.adapterInfo,
-      rows: [...this.rows.values(), ...queued],
+      rows: [...this.rows.values(), ...cached, ...queued],
       totalMs: this.spent,
       budget: { ...this.budget },
     };
