@@ -45,7 +45,8 @@ export function formatTuneReport(r: TuneReport, defaults: Record<string, string>
     const cands = Object.entries(row.ms)
       .sort((a, b) => a[1] - b[1])
       .map(([n, v]) => `${n} ${ms(v)}`);
-    for (const n of row.skipped) cands.push(`${n} (budget)`);
+    if (row.status === 'queued') cands.push('not measured (total budget spent)');
+    else for (const n of row.skipped) cands.push(`${n} (key budget)`);
     for (const n of Object.keys(row.failed)) cands.push(`${n} (failed)`);
     return [`${row.op}.${row.family}`, row.shape.join('×'), row.attrs || '-', `${row.variant}${row.status === 'tuned' ? '' : ` (${row.status})`}`, gain, cands.join(', ')];
   });

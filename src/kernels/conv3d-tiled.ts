@@ -274,7 +274,7 @@ function convKernel(k: ConvKernelKey): KernelDef {
 ${R(tw, (j) => `    if (q0 + ${j} < u.nw) { ys[yb + (q0 + ${j}) * u.yw] = ${acc(j, c)}[e] + bv; }`)}
   }`);
   def = {
-    name: `conv3d_tiled_${tw}x${tc4 * 4}_k${kw}s${sw}`,
+    name: `conv3d_tiled_${tw}x${tc4 * 4}${wg === 64 ? '' : `_wg${wg}`}_k${kw}s${sw}`,
     inputs: [{ name: 'xs', type: 'vec4<f32>' }, { name: 'wt', type: 'vec4<f32>' }, 'bias'],
     outputs: ['ys'],
     uniforms: convUniforms,
@@ -634,7 +634,7 @@ function wgradKernel(k: WgradKey): KernelDef {
 ${R(kh, (y) => R(kw, (x) => `    part[pb + ${y * kw + x}] = ${acc(y, x, c)}[e];`))}
   }`);
   def = {
-    name: `conv3d_wgrad_${tc4 * 4}_k${kh}x${kw}s${sw}`,
+    name: `conv3d_wgrad_${tc4 * 4}${wg === 64 ? '' : `_wg${wg}`}_k${kh}x${kw}s${sw}`,
     inputs: [{ name: 'xs', type: 'vec4<f32>' }, { name: 'gy', type: 'vec4<f32>' }],
     outputs: ['part'],
     uniforms: ['cin', 'kd', 'sd', 'sh', 'dp', 'hp', 'wp4', 'nd', 'nh', 'nw4', 'coutp', 'rows', 'rpc', 'lanes', 'cout'].map((name) => ({ name, type: 'i32' as const })),
