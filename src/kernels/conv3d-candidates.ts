@@ -19,7 +19,7 @@ export interface ConvCandidate {
   /** Omitted: every pass runs any geometry. */
   fits?(g: ConvGeometry, device: Device): PassFits;
   /** What `device.warmup` should compile for these passes (omitted: nothing ahead of use). */
-  kernels?(g: ConvGeometry, passes: readonly ConvPassName[]): KernelDef[];
+  kernels?(g: ConvGeometry, passes: readonly ConvPassName[], device: Device): KernelDef[];
 }
 
 export const DIRECT: ConvCandidate = {
@@ -43,7 +43,8 @@ export function tiledCandidate(name: string, tiles: ConvTiles): ConvCandidate {
 
 /**
  * Every conv3d variant the tuner measures; a new one is one more line here (its name must
- * be unique; the shipped defaults in tune-defaults.ts stay today's tilings). The extra
+ * be unique; the shipped defaults in tune-defaults.ts stay today's tilings), e.g. an
+ * implicit GEMM: `{ name: 'gemm', passes: GEMM_PASSES, fits: (g, d) => gemmFits(g, d) }`. The extra
  * tilings fill the template's other corners: 8 voxels × 8 channels (more channel reuse of
  * each input vec4), and wider workgroups of the CPU and GPU tilings (fewer, larger tasks on
  * a CPU adapter; more warps per channel group on a GPU). The direct kernels are last: on

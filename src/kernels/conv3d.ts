@@ -86,7 +86,7 @@ export function conv3dKernels(
     const fits = f ? tiledFits(g, f, device) : null;
     return f && fits?.forward && fits.inputGrad && fits.weightGrad ? tiledKernels(g, f) : directKernels();
   }
-  const defs = PASSES.flatMap((pass) => pick(device, g, pass).kernels?.(g, [pass]) ?? []);
+  const defs = PASSES.flatMap((pass) => pick(device, g, pass).kernels?.(g, [pass], device) ?? []);
   return [...new Set(defs)];
 }
 

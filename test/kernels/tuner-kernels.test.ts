@@ -6,7 +6,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   backward, bmm, conv3d, convGeometryOf, convRequest, Device, isCpuAdapter, keyString, MemoryStore, tensor, TuneCache, CONV3D_CANDIDATES,
-  type ConvPassName, type Tensor,
+  type Conv3dVariant, type ConvPassName, type Tensor,
 } from '../../src/index.js';
 import { expectClose, getDevice, randArray } from '../helpers.js';
 import { refConv3d, refConv3dGrads } from './conv3d-ref.js';
@@ -24,13 +24,13 @@ interface Run {
   kernels: string[];
 }
 
-async function runConv(device: Device, xh: Float32Array, wh: Float32Array, bh: Float32Array, gyh: Float32Array): Promise<Run> {
+async function runConv(device: Device, xh: Float32Array, wh: Float32Array, bh: Float32Array, gyh: Float32Array, variant?: Conv3dVariant): Promise<Run> {
   const kernels: string[] = [];
   device.dispatchHook = (k) => kernels.push(k);
   const x = tensor(xh, XS, { requiresGrad: true });
   const w = tensor(wh, WS, { requiresGrad: true });
   const b = tensor(bh, [WS[0]!], { requiresGrad: true });
-  const y = conv3d(x, w, b, OPTS);
+  const y = conv3d(x, w, b, { ...OPTS, ...(variant ? { variant } : {}) });
   const gy = tensor(gyh, y.shape);
   backward(y, gy);
   device.dispatchHook = null;
@@ -62,18 +62,9 @@ describe('kernels through the tuner', () => {
     const g = convGeometryOf(XS, WS, [5], OPTS);
     for (const pass of PASSES) expect(device.tuner.choose(convRequest(g, pass, device)).name).toBe(dflt());
     const off = await runConv(device, xh, wh, bh, gyh);
-    const forced = await (async () => {
-      const kernels: string[] = [];
-      device.dispatchHook = (k) => kernels.push(k);
-      const x = tensor(xh, XS, { requiresGrad: true });
-      const w = tensor(wh, WS);
-      const y = conv3d(x, w, null, { ...OPTS, variant: isCpuAdapter(device) ? 'cpu' : 'gpu' });
-      backward(y, tensor(gyh, y.shape));
-      await device.sync();
-      device.dispatchHook = null;
-      return [...new Set(kernels)];
-    })();
-    for (const k of off.kernels.filter((n) => n.startsWith('conv3d'))) expect(forced).toContain(k);
+    const forced = await runConv(device, xh, wh, bh, gyh, isCpuAdapter(device) ? 'cpu' : 'gpu');
+    expect(off.kernels).toEqual(forced.kernels);
+    for (const k of ['y', 'gx', 'gw', 'gb'] as const) expect(off[k]).toEqual(forced[k]);
     // On a device whose binding is too small for the padded copy, the default is the direct kernels, as before.
     const small = await Device.create({ gpu: device.gpu ?? undefined, limits: { maxStorageBufferBindingSize: 1 << 20 }, tune: { mode: 'off' } });
     const big = convGeometryOf([1, 1, 64, 64, 64], [1, 1, 3, 3, 3], null, { padding: 1 });
