@@ -3,6 +3,8 @@
  * as the WebGPU implementation. Browsers use `src/browser.ts`, which leaves Dawn out.
  */
 import './tensor/device.node.js';
+// The tuning cache's file (tensor/tuner.ts keeps its results there).
+export { tuneCachePath, fileTuneStore } from './tensor/tune-store.node.js';
 export * from './core.js';
 // Node additions of the data pipeline: paths, case folders, worker-thread loaders.
 export * from './data/index.node.js';

@@ -5,6 +5,7 @@ import { arg } from './util.js';
 import { sum } from './reduce.js';
 import { describe, type ConvGeometry, type Int3 } from './conv3d-geometry.js';
 import { InternalError } from '../tensor/errors.js';
+import { adapterClass } from './tune-defaults.js';
 
 /**
  * The fast conv3d kernels. Every pass is a direct convolution over a zero-padded copy of
@@ -52,7 +53,7 @@ export const CPU_TILES: ConvTiles = { tw: 16, tc4: 1, wtc4: 2, wg: 64, lanes: 40
 export const GPU_TILES: ConvTiles = { tw: 4, tc4: 1, wtc4: 1, wg: 64, lanes: 65536 };
 
 export function isCpuAdapter(device: Device): boolean {
-  return /llvmpipe|lavapipe|swiftshader/i.test(device.adapterInfo);
+  return adapterClass(device) === 'cpu';
 }
 
 export function tilesFor(device: Device): ConvTiles {
@@ -273,7 +274,7 @@ function convKernel(k: ConvKernelKey): KernelDef {
 ${R(tw, (j) => `    if (q0 + ${j} < u.nw) { ys[yb + (q0 + ${j}) * u.yw] = ${acc(j, c)}[e] + bv; }`)}
   }`);
   def = {
-    name: `conv3d_tiled_${tw}x${tc4 * 4}_k${kw}s${sw}`,
+    name: `conv3d_tiled_${tw}x${tc4 * 4}${wg === 64 ? '' : `_wg${wg}`}_k${kw}s${sw}`,
     inputs: [{ name: 'xs', type: 'vec4<f32>' }, { name: 'wt', type: 'vec4<f32>' }, 'bias'],
     outputs: ['ys'],
     uniforms: convUniforms,
@@ -587,13 +588,17 @@ export function tiledFits(g: ConvGeometry, tiles: ConvTiles, device: Device): { 
  * model can compile them ahead of its first step with `device.warmup` — on lavapipe the
  * big tiles take seconds each to compile.
  */
-export function tiledKernels(g: ConvGeometry, tiles: ConvTiles): KernelDef[] {
+export function tiledKernels(g: ConvGeometry, tiles: ConvTiles, passes: readonly ConvPassName[] = ['forward', 'inputGrad', 'weightGrad']): KernelDef[] {
   const defs = [padKernel, weightKernel, biasKernel];
-  defs.push(convKernel({ tw: tiles.tw, tc4: tiles.tc4, wg: tiles.wg, kw: g.k[2], sw: g.stride[2] }));
-  for (const f of inputGradPlan(g, tiles).live[2]) defs.push(convKernel({ tw: tiles.tw, tc4: tiles.tc4, wg: tiles.wg, kw: f.m, sw: 1 }));
-  defs.push(wgradKernel({ tc4: tiles.wtc4, wg: tiles.wg, kh: g.k[1], kw: g.k[2], sw: g.stride[2] }));
+  if (passes.includes('forward')) defs.push(convKernel({ tw: tiles.tw, tc4: tiles.tc4, wg: tiles.wg, kw: g.k[2], sw: g.stride[2] }));
+  if (passes.includes('inputGrad')) {
+    for (const f of inputGradPlan(g, tiles).live[2]) defs.push(convKernel({ tw: tiles.tw, tc4: tiles.tc4, wg: tiles.wg, kw: f.m, sw: 1 }));
+  }
+  if (passes.includes('weightGrad')) defs.push(wgradKernel({ tc4: tiles.wtc4, wg: tiles.wg, kh: g.k[1], kw: g.k[2], sw: g.stride[2] }));
   return [...new Set(defs)];
 }
+
+export type ConvPassName = 'forward' | 'inputGrad' | 'weightGrad';
 
 // ---- weight gradient -------------------------------------------------------------------------
 
@@ -637,7 +642,7 @@ function wgradKernel(k: WgradKey): KernelDef {
 ${R(kh, (y) => R(kw, (x) => `    part[pb + ${y * kw + x}] = ${acc(y, x, c)}[e];`))}
   }`);
   def = {
-    name: `conv3d_wgrad_${tc4 * 4}_k${kh}x${kw}s${sw}`,
+    name: `conv3d_wgrad_${tc4 * 4}${wg === 64 ? '' : `_wg${wg}`}_k${kh}x${kw}s${sw}`,
     inputs: [{ name: 'xs', type: 'vec4<f32>' }, { name: 'gy', type: 'vec4<f32>' }],
     outputs: ['part'],
     uniforms: ['cin', 'kd', 'sd', 'sh', 'dp', 'hp', 'wp4', 'nd', 'nh', 'nw4', 'coutp', 'rows', 'rpc', 'lanes', 'cout'].map((name) => ({ name, type: 'i32' as const })),

@@ -6,24 +6,39 @@ import { sum } from './reduce.js';
 import { convGeometry, convGeometryOf, type Conv3dKernelOptions, type ConvGeometry } from './conv3d-geometry.js';
 import { convBlocks, splitForward, splitInputGrad, splitWeightGrad, type ConvPasses } from './conv3d-split.js';
 import { directForward, directInputGrad, directKernels, directWeightGrad } from './conv3d-direct.js';
-import { CPU_TILES, GPU_TILES, tiledFits, tiledForward, tiledInputGrad, tiledKernels, tiledWeightGrad, tilesFor, type ConvTiles } from './conv3d-tiled.js';
+import { CPU_TILES, GPU_TILES, tiledFits, tiledKernels, tilesFor, type ConvPassName, type ConvTiles } from './conv3d-tiled.js';
+import { convRequest, DIRECT, tiledCandidate, type ConvCandidate } from './conv3d-candidates.js';
 
 export { convGeometry, convGeometryOf, convFlops, type Conv3dKernelOptions, type Conv3dVariant, type ConvGeometry } from './conv3d-geometry.js';
-export { CPU_TILES, GPU_TILES, isCpuAdapter, type ConvTiles } from './conv3d-tiled.js';
+export { CPU_TILES, GPU_TILES, isCpuAdapter, type ConvTiles, type ConvPassName } from './conv3d-tiled.js';
+export { CONV3D_CANDIDATES, convRequest, tiledCandidate, type ConvCandidate, type PassFits } from './conv3d-candidates.js';
+export { SHIPPED_DEFAULTS, adapterClass, shippedDefault, type AdapterClass } from './tune-defaults.js';
 
 type ConvImpl = ConvPasses;
 
-const direct: ConvImpl = { forward: directForward, inputGrad: directInputGrad, weightGrad: directWeightGrad };
+/** Forced tilings (variant 'cpu' / 'gpu' / 'direct'): each pass falls back to the direct one when its padded copies would not fit a binding. */
+const forced = (tiles: ConvTiles | null): ConvImpl => {
+  if (!tiles) return DIRECT.passes;
+  const t = tiledCandidate('forced', tiles).passes;
+  return {
+    forward: (x, w, b, g) => (tiledFits(g, tiles, x.device).forward ? t.forward(x, w, b, g) : directForward(x, w, b, g)),
+    inputGrad: (gy, w, g) => (tiledFits(g, tiles, gy.device).inputGrad ? t.inputGrad(gy, w, g) : directInputGrad(gy, w, g)),
+    weightGrad: (x, gy, g) => (tiledFits(g, tiles, x.device).weightGrad ? t.weightGrad(x, gy, g) : directWeightGrad(x, gy, g)),
+  };
+};
 
-/** The tiled kernels, each pass falling back to the direct one when its padded copies would not fit a binding. */
-const tiled = (tiles: ConvTiles): ConvImpl => ({
-  forward: (x, w, b, g) => (tiledFits(g, tiles, x.device).forward ? tiledForward(x, w, b, g, tiles) : directForward(x, w, b, g)),
-  inputGrad: (gy, w, g) => (tiledFits(g, tiles, gy.device).inputGrad ? tiledInputGrad(gy, w, g, tiles) : directInputGrad(gy, w, g)),
-  weightGrad: (x, gy, g) => (tiledFits(g, tiles, x.device).weightGrad ? tiledWeightGrad(x, gy, g, tiles) : directWeightGrad(x, gy, g)),
-});
+/** The candidate the device's tuner picks for one pass of g (the shipped default unless measured). */
+const pick = (device: Device, g: ConvGeometry, pass: ConvPassName): ConvCandidate => device.tuner.choose(convRequest(g, pass, device));
 
-/** The tiling a variant runs with on `device` (null: the direct kernels). */
-function tilesOf(device: Device, opts: Conv3dKernelOptions): ConvTiles | null {
+/** 'auto': every pass, of the whole convolution or of each block, through the tuner. */
+const tuned: ConvImpl = {
+  forward: (x, w, b, g) => pick(x.device, g, 'forward').passes.forward(x, w, b, g),
+  inputGrad: (gy, w, g) => pick(gy.device, g, 'inputGrad').passes.inputGrad(gy, w, g),
+  weightGrad: (x, gy, g) => pick(x.device, g, 'weightGrad').passes.weightGrad(x, gy, g),
+};
+
+/** The tiling a forced variant runs with (null: the direct kernels); undefined for 'auto'. */
+function forcedTiles(opts: Conv3dKernelOptions): ConvTiles | null | undefined {
   switch (opts.variant ?? 'auto') {
     case 'direct':
       return null;
@@ -32,15 +47,19 @@ function tilesOf(device: Device, opts: Conv3dKernelOptions): ConvTiles | null {
     case 'gpu':
       return GPU_TILES;
     default:
-      return tilesFor(device);
+      return undefined;
   }
 }
 
-/** The passes for x's device; beyond one storage binding, by blocks (conv3d-split.ts). */
+/**
+ * The passes for x's device; beyond one storage binding, by blocks (conv3d-split.ts). The
+ * blocks are sized for the shipped default's copies, as before tuning; within a block the
+ * tuner chooses among the candidates that fit it.
+ */
 function implFor(x: Tensor, g: ConvGeometry, opts: Conv3dKernelOptions): ConvImpl {
-  const tiles = tilesOf(x.device, opts);
-  const impl = tiles ? tiled(tiles) : direct;
-  const blocks = convBlocks(g, x.device, tiles);
+  const f = forcedTiles(opts);
+  const impl = f === undefined ? tuned : forced(f);
+  const blocks = convBlocks(g, x.device, f === undefined ? tilesFor(x.device) : f);
   if (!blocks) return impl;
   return {
     forward: (x, w, b, g) => splitForward(impl, x, w, b, g, blocks),
@@ -48,6 +67,8 @@ function implFor(x: Tensor, g: ConvGeometry, opts: Conv3dKernelOptions): ConvImp
     weightGrad: (x, gy, g) => splitWeightGrad(impl, x, gy, g, blocks),
   };
 }
+
+const PASSES: readonly ConvPassName[] = ['forward', 'inputGrad', 'weightGrad'];
 
 /**
  * The kernels conv3d compiles for these shapes (forward and backward), for
@@ -60,9 +81,13 @@ export function conv3dKernels(
   opts: Conv3dKernelOptions & { bias?: boolean } = {},
 ): KernelDef[] {
   const g = convGeometryOf(xShape, wShape, opts.bias ? [wShape[0]!] : null, opts);
-  const tiles = tilesOf(device, opts);
-  const fits = tiles ? tiledFits(g, tiles, device) : null;
-  return tiles && fits?.forward && fits.inputGrad && fits.weightGrad ? tiledKernels(g, tiles) : directKernels();
+  const f = forcedTiles(opts);
+  if (f !== undefined) {
+    const fits = f ? tiledFits(g, f, device) : null;
+    return f && fits?.forward && fits.inputGrad && fits.weightGrad ? tiledKernels(g, f) : directKernels();
+  }
+  const defs = PASSES.flatMap((pass) => pick(device, g, pass).kernels?.(g, [pass], device) ?? []);
+  return [...new Set(defs)];
 }
 
 /**

@@ -1,6 +1,8 @@
 import { create, globals } from 'webgpu';
 import { setGPUProvider } from './gpu.js';
 import { dawnFlags, type DawnToggles } from './dawn-toggles.js';
+import { setTuneStoreProvider } from './tune-cache.js';
+import { fileTuneStore } from './tune-store.node.js';
 
 /**
  * Dawn's instances for this process, one per set of toggles (Dawn takes toggles per instance).
@@ -27,3 +29,4 @@ export function nodeGPU(toggles: DawnToggles = {}): GPU {
 }
 
 setGPUProvider(nodeGPU);
+setTuneStoreProvider(() => fileTuneStore());

@@ -3,6 +3,7 @@ import { ArgumentError, DeviceLostError, GPUOpError, LimitError } from './errors
 import { findGPU, requestAdapter } from './gpu.js';
 import { TRUSTED_KERNEL_TOGGLES, mergeToggles, noToggles, parseToggles, type DawnToggles } from './dawn-toggles.js';
 import { kernelKey, packUniforms, uniformLayout, workgroupDims, type KernelDef, type UniformValues } from './kernel.js';
+import { Tuner, type TuneOptions } from './tuner.js';
 
 export interface DeviceOptions {
   /** A GPU (navigator.gpu or Dawn's), an adapter or a ready device; otherwise one is found. */
@@ -31,6 +32,8 @@ export interface DeviceOptions {
    * environment variable HNFNET_DAWN_TOGGLES (`name,name,-name`: '-' disables).
    */
   dawnToggles?: DawnToggles;
+  /** Kernel autotuning (mode, budgets, store); see tuner.ts. The mode defaults to $HNFNET_TUNE, else 'on'. */
+  tune?: TuneOptions;
 }
 
 export type LimitOverrides = Partial<Pick<DeviceLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize'>>;
@@ -114,6 +117,7 @@ export class Device {
   private lostError: DeviceLostError | null = null;
   readonly maxDispatchesPerSubmit: number;
   private timestamps: PassTimer | null = null;
+  private tunerRef: Tuner;
   /** Set by profilers (bench): called for every dispatch. */
   dispatchHook: DispatchHook | null = null;
   /** Number of submits so far; tests and the bench read it. */
@@ -133,6 +137,7 @@ export class Device {
     this.limits = effectiveLimits(Object.fromEntries(REQUESTED_LIMITS.map((k) => [k, Number(l[k])])) as unknown as DeviceLimits, opts.limits);
     this.features = new Set([...gpuDevice.features]);
     this.maxDispatchesPerSubmit = opts.maxDispatchesPerSubmit ?? 32;
+    this.tunerRef = new Tuner(this, opts.tune);
     const dev = gpuDevice;
     this.storagePool = new BufferPool(
       (bytes) => this.createBuffer(bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST),
@@ -178,6 +183,17 @@ export class Device {
    */
   get robustBufferAccess(): boolean {
     return !this.dawnToggles.enable?.includes('disable_robustness');
+  }
+
+  /** Picks kernel variants by measurement (tuner.ts): `await device.tuner.tunePending()`, `device.tuner.report()`. */
+  get tuner(): Tuner {
+    return this.tunerRef;
+  }
+
+  /** Replaces the tuner (a new mode, budget or store); what the old one measured stays in its cache. */
+  configureTuning(opts: TuneOptions): Tuner {
+    this.tunerRef = new Tuner(this, opts);
+    return this.tunerRef;
   }
 
   get isLost(): boolean {
@@ -253,6 +269,11 @@ export class Device {
     this.flush();
     this.timestamps = new PassTimer(this.gpuDevice);
     return true;
+  }
+
+  /** Whether startTiming() is in effect. */
+  get isTiming(): boolean {
+    return this.timestamps !== null;
   }
 
   /** Total GPU nanoseconds of the passes since startTiming(), or null without timestamp queries. */

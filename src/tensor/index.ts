@@ -8,3 +8,6 @@ export * from './errors.js';
 export { numel, broadcastShapes, type Shape } from './shape.js';
 export type { KernelDef, UniformField } from './kernel.js';
 export { NO_ADAPTER_REMEDY, setGPUProvider } from './gpu.js';
+export { Tuner, TUNE_MODES, type TuneMode, type TuneOptions, type TuneRequest, type TuneReport, type TuneRow, type Candidate, type Trial } from './tuner.js';
+export { TuneCache, MemoryStore, setTuneStoreProvider, type TuneStore, type TuneEntry } from './tune-cache.js';
+export { roundPow2, shapeClass, keyString, type TuneKey } from './tune-key.js';

@@ -1,0 +1,103 @@
+import { full, type Tensor } from '../tensor/tensor.js';
+import type { Device } from '../tensor/device.js';
+import type { KernelDef } from '../tensor/kernel.js';
+import type { TuneRequest, Trial } from '../tensor/tuner.js';
+import { shapeClass } from '../tensor/tune-key.js';
+import type { ConvGeometry } from './conv3d-geometry.js';
+import type { ConvPasses } from './conv3d-split.js';
+import { directForward, directInputGrad, directKernels, directWeightGrad } from './conv3d-direct.js';
+import { CPU_TILES, GPU_TILES, tiledFits, tiledForward, tiledInputGrad, tiledKernels, tiledWeightGrad, type ConvPassName, type ConvTiles } from './conv3d-tiled.js';
+import { shippedDefault } from './tune-defaults.js';
+
+/** Which passes of a candidate can run geometry g on this device (binding limits, shape constraints). */
+export type PassFits = Record<ConvPassName, boolean>;
+
+/** One conv3d implementation the tuner may pick, pass by pass. */
+export interface ConvCandidate {
+  name: string;
+  passes: ConvPasses;
+  /** Omitted: every pass runs any geometry. */
+  fits?(g: ConvGeometry, device: Device): PassFits;
+  /** What `device.warmup` should compile for these passes (omitted: nothing ahead of use). */
+  kernels?(g: ConvGeometry, passes: readonly ConvPassName[], device: Device): KernelDef[];
+}
+
+export const DIRECT: ConvCandidate = {
+  name: 'direct',
+  passes: { forward: directForward, inputGrad: directInputGrad, weightGrad: directWeightGrad },
+  kernels: () => directKernels(),
+};
+
+export function tiledCandidate(name: string, tiles: ConvTiles): ConvCandidate {
+  return {
+    name,
+    passes: {
+      forward: (x, w, b, g) => tiledForward(x, w, b, g, tiles),
+      inputGrad: (gy, w, g) => tiledInputGrad(gy, w, g, tiles),
+      weightGrad: (x, gy, g) => tiledWeightGrad(x, gy, g, tiles),
+    },
+    fits: (g, device) => tiledFits(g, tiles, device),
+    kernels: (g, passes) => tiledKernels(g, tiles, passes),
+  };
+}
+
+/**
+ * Every conv3d variant the tuner measures; a new one is one more line here (its name must
+ * be unique; the shipped defaults in tune-defaults.ts stay today's tilings), e.g. an
+ * implicit GEMM: `{ name: 'gemm', passes: GEMM_PASSES, fits: (g, d) => gemmFits(g, d) }`. The extra
+ * tilings fill the template's other corners: 8 voxels × 8 channels (more channel reuse of
+ * each input vec4), and wider workgroups of the CPU and GPU tilings (fewer, larger tasks on
+ * a CPU adapter; more warps per channel group on a GPU). The direct kernels are last: on
+ * most shapes they are the slowest, and the per-key budget may cut them.
+ */
+export const CONV3D_CANDIDATES: readonly ConvCandidate[] = [
+  tiledCandidate('tiled-cpu', CPU_TILES),
+  tiledCandidate('tiled-gpu', GPU_TILES),
+  tiledCandidate('tiled-8x8', { tw: 8, tc4: 2, wtc4: 2, wg: 64, lanes: 8192 }),
+  tiledCandidate('tiled-cpu-wg128', { ...CPU_TILES, wg: 128 }),
+  tiledCandidate('tiled-gpu-wg256', { ...GPU_TILES, wg: 256 }),
+  DIRECT,
+];
+
+const FAMILY: Record<ConvPassName, string> = { forward: 'forward', inputGrad: 'dgrad', weightGrad: 'wgrad' };
+
+/** The candidates that can run this pass of g, and the shipped default (direct where the default's copies do not fit, as before tuning). */
+export function convRequest(g: ConvGeometry, pass: ConvPassName, device: Device, list: readonly ConvCandidate[] = CONV3D_CANDIDATES): TuneRequest<ConvCandidate> {
+  const candidates = list.filter((c) => !c.fits || c.fits(g, device)[pass]).map((c) => ({ name: c.name, impl: c }));
+  const dflt = shippedDefault(device, 'conv3d');
+  return {
+    key: {
+      op: 'conv3d',
+      family: FAMILY[pass],
+      shape: shapeClass([g.n, g.ci, g.co, ...g.in]),
+      attrs: `k${g.k.join(',')} s${g.stride.join(',')} p${g.pad.join(',')}`,
+    },
+    candidates,
+    fallback: candidates.some((c) => c.name === dflt) ? dflt : DIRECT.name,
+    trial: () => convTrial(g, pass, device),
+  };
+}
+
+/** Constant inputs of g's real shapes (no random numbers drawn: the user's generator state stays as it was). */
+function convTrial(g: ConvGeometry, pass: ConvPassName, device: Device): Trial<ConvCandidate> {
+  const made: Tensor[] = [];
+  const t = (shape: number[]): Tensor => {
+    const x = full(shape, 0.5, { device });
+    made.push(x);
+    return x;
+  };
+  const x = pass === 'inputGrad' ? null : t([g.n, g.ci, ...g.in]);
+  const w = pass === 'weightGrad' ? null : t([g.co, g.ci, ...g.k]);
+  const b = pass === 'forward' && g.hasBias ? t([g.co]) : null;
+  const gy = pass === 'forward' ? null : t([g.n, g.co, ...g.out]);
+  return {
+    run: (c) => {
+      const p = c.passes;
+      const y = pass === 'forward' ? p.forward(x!, w!, b, g) : pass === 'inputGrad' ? p.inputGrad(gy!, w!, g) : p.weightGrad(x!, gy!, g);
+      y.dispose();
+    },
+    dispose: () => {
+      for (const m of made) m.dispose();
+    },
+  };
+}
