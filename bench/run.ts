@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--filter text] [--reps n]`: runs every case exported from
+ * `npm run bench [-- --quick] [--filter text] [--reps n] [--paper]`: runs every case exported from
  * bench/cases/*.ts, prints a table (median ms, GFLOP/s or GB/s, ratio to hnfnet's figure
  * for the same workload) and writes the results as JSON under bench/results/.
  */
@@ -21,6 +21,10 @@ interface Row {
   clock: 'gpu-timestamps' | 'wall';
   gflops?: number;
   gbps?: number;
+  /** Peak live GPU memory over the timed runs (device.memoryStats(); hnfnet's cases), MiB. */
+  peakMiB?: number;
+  /** The same counting pooled buffers too (what the driver holds), MiB. */
+  heldMiB?: number;
   error?: string;
 }
 
@@ -46,10 +50,17 @@ async function timeCase(c: BenchCase, ctx: BenchContext, reps: number): Promise<
   const times: number[] = [];
   const walls: number[] = [];
   let clock: Row['clock'] = 'wall';
+  const warmup = c.runs?.warmup ?? 2;
+  reps = c.runs?.reps ?? reps;
+  let peak: { peakBytes: number; peakHeldBytes: number } | null = null;
   try {
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i < warmup; i++) {
       await r.run();
       if (c.timing === 'gpu') await dev.sync();
+    }
+    if (c.timing === 'gpu') {
+      await dev.sync();
+      dev.resetPeakMemory();
     }
     for (let i = 0; i < reps; i++) {
       if (c.timing === 'gpu') {
@@ -73,6 +84,7 @@ async function timeCase(c: BenchCase, ctx: BenchContext, reps: number): Promise<
         walls.push(times[times.length - 1]!);
       }
     }
+    if (c.timing === 'gpu') peak = dev.memoryStats();
   } finally {
     await r.dispose();
   }
@@ -87,12 +99,13 @@ async function timeCase(c: BenchCase, ctx: BenchContext, reps: number): Promise<
     clock,
     ...(c.flops ? { gflops: c.flops / (ms * 1e6) } : {}),
     ...(c.bytes ? { gbps: c.bytes / (ms * 1e6) } : {}),
+    ...(peak ? { peakMiB: Math.round(peak.peakBytes / 2 ** 20), heldMiB: Math.round(peak.peakHeldBytes / 2 ** 20) } : {}),
   };
 }
 
 function printTable(rows: Row[]): void {
   const ours = new Map(rows.filter((r) => r.impl === 'hnfnet' && !r.error).map((r) => [r.name, r]));
-  const head = ['workload', 'impl', 'ms (median)', 'GFLOP/s', 'GB/s', 'wall ms', 'wall time vs hnfnet', 'clock'];
+  const head = ['workload', 'impl', 'ms (median)', 'GFLOP/s', 'GB/s', 'wall ms', 'wall time vs hnfnet', 'clock', 'peak MiB (held)'];
   const body = rows.map((r) => {
     const o = ours.get(r.name);
     // Peers are timed on the host, so they are compared with hnfnet's wall clock.
@@ -106,6 +119,7 @@ function printTable(rows: Row[]): void {
       r.error ? '' : r.wallMedian.toFixed(2),
       ratio,
       r.error ? '' : r.clock,
+      r.peakMiB !== undefined ? `${r.peakMiB} (${r.heldMiB})` : '',
     ];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
