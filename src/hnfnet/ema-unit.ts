@@ -80,7 +80,7 @@ export class EMAUnit extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (!isGradEnabled()) return this.tailInPlace(this.heldAttention ? copyOf(this.heldAttention) : this.attend(x), x);
+    if (inPlace(x)) return this.tailInPlace(this.heldAttention ? copyOf(this.heldAttention) : this.attend(x), x);
     const y = this.heldAttention ? this.heldAttention.detach() : this.attend(x);
     let t = relu(y);
     y.dispose();
@@ -96,7 +96,8 @@ export class EMAUnit extends Module {
   }
 
   /**
-   * Without gradients, relu → conv2 → norm2 → + x → ReLU computed into y's own buffer, so that
+   * Without gradients and for an x beyond one binding (see inPlace), relu → conv2 → norm2 →
+   * + x → ReLU computed into y's own buffer, so that
    * no other tensor of x's size exists beside x and y (inference at 128³: x and y are 480 MiB
    * each): conv2 (1×1×1, so voxel by voxel) in slabs of voxels, then the norm, the residual
    * and the ReLU in blocks of whole channels (the norm's statistics are per channel), each
@@ -134,7 +135,7 @@ export class EMAUnit extends Module {
   /** conv1, the EM iterations and the reconstruction (no gradient); updates the bases in training mode. */
   private attend(x: Tensor): Tensor {
     let h: Tensor;
-    if (isGradEnabled()) h = this.conv1.call(x);
+    if (!inPlace(x)) h = this.conv1.call(x);
     else {
       // In voxel slabs: the conv's own blocks over channels would keep partial sums of h's size.
       h = empty(x.shape, x.device, 'ema_conv1');
@@ -189,6 +190,16 @@ export class EMAUnit extends Module {
     const [n, c] = input as [number, number];
     return (2 * this.opts.stages + 1) * n * c * this.opts.bases * (numel(input) / (n * c));
   }
+}
+
+/**
+ * Whether the EM unit saves memory on x by working in slabs and over its own buffers: only
+ * without gradients (nothing is saved for backward) and where x is beyond one storage
+ * binding. A smaller x is not where memory runs out, and there the slabs' thousands of
+ * encoder copies would only cost time (the browser demo's windows).
+ */
+function inPlace(x: Tensor): boolean {
+  return !isGradEnabled() && x.size > bindingElems(x.device);
 }
 
 /** A copy of t in a buffer of its own (the in-place tail must not write over a caller's tensor). */
