@@ -26,6 +26,9 @@ async function timeCase(c: BenchCase, ctx: BenchContext, reps: number): Promise<
   const times: number[] = [];
   const walls: number[] = [];
   let clock = 'wall';
+  const warmup = c.runs?.warmup ?? 2;
+  reps = c.runs?.reps ?? reps;
+  let peak: { peakBytes: number; peakHeldBytes: number } | null = null;
   try {
     if (r.measure) {
       // The case times itself (a peer with its own device clock, CUDA events say).
@@ -34,9 +37,13 @@ async function timeCase(c: BenchCase, ctx: BenchContext, reps: number): Promise<
       walls.push(...m.times);
       clock = m.clock;
     } else {
-      for (let i = 0; i < 2; i++) {
+      for (let i = 0; i < warmup; i++) {
         await r.run();
         if (c.timing === 'gpu') await dev.sync();
+      }
+      if (c.timing === 'gpu') {
+        await dev.sync();
+        dev.resetPeakMemory();
       }
       for (let i = 0; i < reps; i++) {
         if (c.timing === 'gpu') {
@@ -60,6 +67,7 @@ async function timeCase(c: BenchCase, ctx: BenchContext, reps: number): Promise<
           walls.push(times[times.length - 1]!);
         }
       }
+      if (c.timing === 'gpu') peak = dev.memoryStats();
     }
   } finally {
     await r.dispose();
@@ -75,6 +83,7 @@ async function timeCase(c: BenchCase, ctx: BenchContext, reps: number): Promise<
     clock,
     ...(c.flops ? { gflops: c.flops / (ms * 1e6) } : {}),
     ...(c.bytes ? { gbps: c.bytes / (ms * 1e6) } : {}),
+    ...(peak ? { peakMiB: Math.round(peak.peakBytes / 2 ** 20), heldMiB: Math.round(peak.peakHeldBytes / 2 ** 20) } : {}),
   };
 }
 

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--filter text] [--reps n] [--out dir] [--torch-device cpu|cuda|none]`:
+ * `npm run bench [-- --quick] [--filter text] [--reps n] [--paper] [--out dir] [--torch-device cpu|cuda|none]`:
  * runs every case exported from bench/cases/*.ts (see bench/harness.ts) and writes the results
  * under bench/results/. The GPU bundle (`npm run bench:bundle`) runs the same harness.
  */

@@ -11,6 +11,10 @@ export interface Row {
   clock: string;
   gflops?: number;
   gbps?: number;
+  /** Peak live GPU memory over the timed runs (device.memoryStats(); hnfnet's cases), MiB. */
+  peakMiB?: number;
+  /** The same counting pooled buffers too (what the driver holds), MiB. */
+  heldMiB?: number;
   error?: string;
 }
 
@@ -36,7 +40,7 @@ function render(head: string[], body: string[][]): string {
 }
 
 export function table(rows: readonly Row[]): string {
-  const head = ['workload', 'impl', 'ms (median)', 'GFLOP/s', 'GB/s', 'wall ms', 'time vs hnfnet', 'clock'];
+  const head = ['workload', 'impl', 'ms (median)', 'GFLOP/s', 'GB/s', 'wall ms', 'time vs hnfnet', 'clock', 'peak MiB (held)'];
   const body = rows.map((r) => {
     const ratio = timeRatio(r, rows);
     return [
@@ -48,6 +52,7 @@ export function table(rows: readonly Row[]): string {
       r.error ? '' : r.wallMedian.toFixed(2),
       ratio !== undefined ? `${ratio.toFixed(2)}x` : '',
       r.error ? '' : r.clock,
+      r.peakMiB !== undefined ? `${r.peakMiB} (${r.heldMiB})` : '',
     ];
   });
   return render(head, body);

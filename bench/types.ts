@@ -32,5 +32,7 @@ export interface BenchCase {
    * timestamp queries, times the GPU work itself. 'host': run() returns when the work is done.
    */
   timing: 'gpu' | 'host';
+  /** Untimed and timed runs, where a case is too slow for the defaults (2 and --reps). */
+  runs?: { warmup: number; reps: number };
   setup(ctx: BenchContext): Promise<BenchRun>;
 }

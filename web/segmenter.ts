@@ -25,7 +25,7 @@ import { injectStyles } from './styles.js';
 import { timingTable } from './timing-table.js';
 import { trainOnPhantoms } from './train-demo.js';
 import { LABEL_COLOURS, LABEL_NAMES, SliceViewer, labelCentre } from './viewer.js';
-import { fittingWindow, windowOptions, type WindowOption } from '../src/infer/window-fit.js';
+import { fittingWindow, shrinkNote, windowOptions, type WindowOption } from '../src/infer/window-fit.js';
 
 export interface SegmenterOptions {
   /** A WebGPU device of the host page's to share; by default the segmenter opens its own. */
@@ -208,7 +208,8 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
     const pick = fittingWindow(opts, wanted) ?? opts.find((o) => o.fits)?.size ?? opts[0]?.size ?? 32;
     windowSelect.value = String(pick);
     if (pick !== wanted && options.window && pick < options.window && device) {
-      runNote.textContent = `Window ${options.window}³ needs buffers beyond this adapter's limit (${formatBytes(Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize))}); using ${pick}³ instead.`;
+      const asked = opts.find((o) => o.size === options.window);
+      if (asked) runNote.textContent = shrinkNote(asked, pick, device.limits);
     }
   }
 

@@ -1,8 +1,7 @@
 /**
  * End-to-end model steps: HNF-Netv2 at full width, one forward (eval, no gradient) and one
  * training step's forward + backward (Dice + BCE loss), at 64³ (32³ with --quick). 128³ is
- * left out: on a software adapter one step takes minutes and its activations outgrow the
- * adapter's memory.
+ * in paper.ts, only with --paper: on a software adapter one step takes many minutes.
  *
  * FLOPs for the GFLOP/s column come from the model's own count (countModel): 2 × the
  * multiply-accumulates of the layers plus the EM iterations for the forward; 3 × that for

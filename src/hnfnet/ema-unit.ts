@@ -17,16 +17,19 @@
  * the forwards collect their batch bases instead and the commit moves `mu` once with the mean
  * of all of them, so N micro-batches see and move the bases exactly as the whole batch would.
  */
-import { add } from '../kernels/broadcast.js';
-import { cat } from '../kernels/concat.js';
+import { add, binaryRaw } from '../kernels/broadcast.js';
+import { cat, slice } from '../kernels/concat.js';
 import { emAttention, emaUpdateBases } from '../kernels/em-attention.js';
+import { instanceNorm3d } from '../kernels/instance-norm.js';
+import { block, place } from '../kernels/split.js';
 import { relu } from '../kernels/unary.js';
 import type { Conv3d } from '../nn/layers/conv.js';
 import type { InstanceNorm3d } from '../nn/layers/norm.js';
 import { Module } from '../nn/module.js';
 import { numel, type Shape } from '../tensor/shape.js';
-import { keep } from '../tensor/scope.js';
-import { tensor, type Tensor } from '../tensor/tensor.js';
+import { bindingElems } from '../tensor/chunks.js';
+import { keep, tidy } from '../tensor/scope.js';
+import { empty, isGradEnabled, tensor, type Tensor } from '../tensor/tensor.js';
 import { conv, norm, type BuildContext } from './blocks.js';
 
 export interface EMAUnitOptions {
@@ -77,6 +80,7 @@ export class EMAUnit extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    if (inPlace(x)) return this.tailInPlace(this.heldAttention ? copyOf(this.heldAttention) : this.attend(x), x);
     const y = this.heldAttention ? this.heldAttention.detach() : this.attend(x);
     let t = relu(y);
     y.dispose();
@@ -91,10 +95,54 @@ export class EMAUnit extends Module {
     return t;
   }
 
+  /**
+   * Without gradients and for an x beyond one binding (see inPlace), relu → conv2 → norm2 →
+   * + x → ReLU computed into y's own buffer, so that
+   * no other tensor of x's size exists beside x and y (inference at 128³: x and y are 480 MiB
+   * each): conv2 (1×1×1, so voxel by voxel) in slabs of voxels, then the norm, the residual
+   * and the ReLU in blocks of whole channels (the norm's statistics are per channel), each
+   * block's result copied back over y. Temporaries are a few sixteenths of x. Equal to the
+   * path with gradients up to float rounding (test/hnfnet/memory.test.ts).
+   */
+  private tailInPlace(y: Tensor, x: Tensor): Tensor {
+    const [n, c, ...spatial] = y.shape as [number, number, ...number[]];
+    const v = numel(spatial);
+    const part = partElems(y);
+    pointwiseInSlabs(y, y, (slab) => {
+      const t = relu(slab);
+      slab.dispose();
+      return this.conv2.call(t);
+    });
+    const cb = Math.max(1, Math.min(c, Math.floor(part / v)));
+    const affine = new Map(this.norm2.namedParameters());
+    const w = affine.get('weight') ?? null;
+    const b = affine.get('bias') ?? null;
+    for (let s = 0; s < n; s++) {
+      for (let c0 = 0; c0 < c; c0 += cb) {
+        const c1 = Math.min(c, c0 + cb);
+        const start = (s * c + c0) * v;
+        const shape = [1, c1 - c0, ...spatial];
+        tidy(() => {
+          const sub = (t: Tensor | null) => (t && (c0 > 0 || c1 < c) ? slice(t, 0, c0, c1) : t);
+          const normed = instanceNorm3d(block(y, start, shape), sub(w), sub(b), this.norm2.eps);
+          place(binaryRaw('ema_residual_relu', 'max(a + b, 0.0)', normed, block(x, start, shape)), y, start);
+        });
+      }
+    }
+    return y;
+  }
+
   /** conv1, the EM iterations and the reconstruction (no gradient); updates the bases in training mode. */
   private attend(x: Tensor): Tensor {
-    const h = this.conv1.call(x);
-    const { y, mu } = emAttention(h, this.bases, { stages: this.opts.stages });
+    let h: Tensor;
+    if (!inPlace(x)) h = this.conv1.call(x);
+    else {
+      // In voxel slabs: the conv's own blocks over channels would keep partial sums of h's size.
+      h = empty(x.shape, x.device, 'ema_conv1');
+      pointwiseInSlabs(x, h, (slab) => this.conv1.call(slab));
+    }
+    // y is written over h, which nothing else reads (conv1's node, if any, saved only x).
+    const { y, mu } = emAttention(h, this.bases, { stages: this.opts.stages, overwrite: true });
     h.dispose();
     if (this.training && this.pendingBases) {
       this.pendingBases.push(keep(mu));
@@ -143,3 +191,52 @@ export class EMAUnit extends Module {
     return (2 * this.opts.stages + 1) * n * c * this.opts.bases * (numel(input) / (n * c));
   }
 }
+
+/**
+ * Whether the EM unit saves memory on x by working in slabs and over its own buffers: only
+ * without gradients (nothing is saved for backward) and where x is beyond one storage
+ * binding. A smaller x is not where memory runs out, and there the slabs' thousands of
+ * encoder copies would only cost time (the browser demo's windows).
+ */
+function inPlace(x: Tensor): boolean {
+  return !isGradEnabled() && x.size > bindingElems(x.device);
+}
+
+/** A copy of t in a buffer of its own (the in-place tail must not write over a caller's tensor). */
+function copyOf(t: Tensor): Tensor {
+  const c = empty(t.shape, t.device, 'ema_tail');
+  place(t, c, 0);
+  return c;
+}
+
+/** Elements of the in-place tail's blocks: a sixteenth of t, a binding at most. */
+function partElems(t: Tensor): number {
+  return Math.min(bindingElems(t.device), Math.ceil(t.size / 16));
+}
+
+/**
+ * out = fn(x) for an fn that acts on each voxel alone (1×1×1 convs, elementwise ops), in
+ * slabs of whole D-planes ([1, C, dz, H, W], so the conv sees the usual geometry) copied out
+ * of x, the results copied into out, which may be x itself (the slabs are copies, so nothing
+ * reads what was written).
+ */
+function pointwiseInSlabs(x: Tensor, out: Tensor, fn: (slab: Tensor) => Tensor): void {
+  const [n, c, d, h, w] = x.shape as [number, number, number, number, number];
+  const co = out.shape[1]!;
+  const plane = h * w;
+  const v = d * plane;
+  const device = x.device;
+  const dz = Math.max(1, Math.min(d, Math.floor(partElems(x) / (Math.max(c, co) * plane))));
+  for (let s = 0; s < n; s++) {
+    for (let z0 = 0; z0 < d; z0 += dz) {
+      const len = Math.min(dz, d - z0) * plane;
+      tidy(() => {
+        const slab = empty([1, c, len / plane, h, w], device, 'pointwise_slab');
+        for (let ch = 0; ch < c; ch++) device.copy(x.buffer, x.byteOffset + ((s * c + ch) * v + z0 * plane) * 4, slab.buffer, ch * len * 4, len * 4);
+        const r = fn(slab);
+        for (let ch = 0; ch < co; ch++) device.copy(r.buffer, r.byteOffset + ch * len * 4, out.buffer, out.byteOffset + ((s * co + ch) * v + z0 * plane) * 4, len * 4);
+      });
+    }
+  }
+}
+

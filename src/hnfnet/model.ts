@@ -21,7 +21,8 @@ import { interpolate } from '../kernels/interpolate.js';
 import type { Conv3d } from '../nn/layers/conv.js';
 import { Sequential } from '../nn/layers/container.js';
 import { Module } from '../nn/module.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { numel } from '../tensor/shape.js';
+import { empty, isGradEnabled, type Tensor } from '../tensor/tensor.js';
 import { conv, ConvNormAct, type BuildContext } from './blocks.js';
 import { inputStride, type HnfnetConfig } from './config.js';
 import { EMAUnit } from './ema-unit.js';
@@ -82,10 +83,7 @@ export class HNFNet extends Module<[Tensor, boolean?], Tensor> {
       }
       feats = next;
     });
-    const half = feats[0]!.shape.slice(2);
-    const parts = feats.map((f, i) => (i === 0 ? f : interpolate(f, { size: half })));
-    const joined = cat(parts, 1);
-    for (const p of parts) p.dispose();
+    const joined = isGradEnabled() ? joinBranches(feats) : joinBranchesInPlace(feats);
     for (const f of feats) f.dispose();
     const attended = this.ema.call(joined);
     joined.dispose();
@@ -105,4 +103,35 @@ export class HNFNet extends Module<[Tensor, boolean?], Tensor> {
     logits.dispose();
     return upsampled;
   }
+}
+
+/** Every branch brought to the first one's (1/2) scale and concatenated along channels. */
+function joinBranches(feats: readonly Tensor[]): Tensor {
+  const half = feats[0]!.shape.slice(2);
+  const parts = feats.map((f, i) => (i === 0 ? f : interpolate(f, { size: half })));
+  const joined = cat(parts, 1);
+  for (const p of parts) if (!feats.includes(p)) p.dispose();
+  return joined;
+}
+
+/**
+ * joinBranches without gradients: each upsampled branch is copied into its channels of the
+ * result and freed at once, instead of all of them living beside the concatenation (at 128³
+ * they are as large as it, 480 MiB).
+ */
+function joinBranchesInPlace(feats: readonly Tensor[]): Tensor {
+  const half = feats[0]!.shape.slice(2);
+  const [n] = feats[0]!.shape as [number];
+  const v = numel(half);
+  const total = feats.reduce((a, f) => a + f.shape[1]!, 0);
+  const joined = empty([n, total, ...half], feats[0]!.device, 'join_branches');
+  let c0 = 0;
+  feats.forEach((f, i) => {
+    const w = f.shape[1]!;
+    const p = i === 0 ? f : interpolate(f, { size: half });
+    for (let s = 0; s < n; s++) p.device.copy(p.buffer, p.byteOffset + s * w * v * 4, joined.buffer, joined.byteOffset + (s * total + c0) * v * 4, w * v * 4);
+    if (p !== f) p.dispose();
+    c0 += w;
+  });
+  return joined;
 }

@@ -57,3 +57,16 @@ export function fittingWindow(options: readonly WindowOption[], wanted: number):
   const ok = options.filter((o) => o.fits && o.size <= wanted);
   return ok.length ? ok[ok.length - 1]!.size : null;
 }
+
+/**
+ * Why a window was shrunk, for the note shown to the user: only memory (the adapter's
+ * largest buffer) ever shrinks one, and a smaller window can change the results slightly
+ * (more windows overlap, each sees less context).
+ */
+export function shrinkNote(wanted: WindowOption, used: number, limits: BufferLimits): string {
+  return `Window ${wanted.size}³ needs a buffer of about ${mib(wanted.bytes)}, more memory than this adapter's largest buffer (maxBufferSize ${mib(limits.maxBufferSize)}); using ${used}³ instead, which can change the results slightly.`;
+}
+
+function mib(bytes: number): string {
+  return `${Math.round(bytes / 2 ** 20)} MiB`;
+}

@@ -377,6 +377,13 @@ export interface EMAttentionOptions {
    * beyond it in voxel slabs (then this option does not apply).
    */
   samplesPerPass?: number;
+  /**
+   * Write y over x (x's values are lost; y is returned as a view of x's buffer). The
+   * reconstruction reads only Z and the bases, so x is no longer needed by then; this saves
+   * one tensor of x's size, the largest of the model (HNF-Netv2's EM unit runs on 480
+   * channels at 1/2 scale). For a caller that owns x and uses it for nothing else.
+   */
+  overwrite?: boolean;
 }
 
 export interface EMAttentionResult {
@@ -408,16 +415,18 @@ export function emAttention(x: Tensor, mu: Tensor, opts: EMAttentionOptions = {}
   if (N === 0 || C === 0 || V === 0 || K === 0) throw new ShapeError(`emAttention: empty input: x ${fmt(x.shape)}, bases ${fmt(mu.shape)}`);
   if (!Number.isInteger(stages) || stages < 1) throw new HnfnetError(`emAttention: stages must be a positive integer, got ${stages}`);
   const m = bindingElems(x.device);
-  if (x.size <= m && K * V <= m) return emBound(x, mu, stages, opts.samplesPerPass);
+  const overwrite = opts.overwrite ?? false;
+  if (x.size <= m && K * V <= m) return emBound(x, mu, stages, opts.samplesPerPass, overwrite);
   // Beyond one binding: sample by sample, and a sample too large for a binding in voxel slabs.
-  const y = empty(x.shape, x.device, 'em_attention');
+  const y = overwrite ? x.detach() : empty(x.shape, x.device, 'em_attention');
   const muOut = empty([N, C, K], x.device, 'em_attention');
   for (let n = 0; n < N; n++) {
     const mun = mu.shape[0] === 1 ? mu.view(mu.shape) : block(mu, n * C * K, [1, C, K]);
     if (C * V <= m && K * V <= m) {
       const xb = block(x, n * C * V, [1, C, ...x.shape.slice(2)]);
-      const r = emBound(xb, mun, stages, 1);
-      place(r.y, y, n * C * V);
+      // Overwriting, a view of x already holds y in place; a copy (an unaligned sample) is placed back.
+      const r = emBound(xb, mun, stages, 1, overwrite);
+      if (r.y.buffer !== y.buffer) place(r.y, y, n * C * V);
       place(r.mu, muOut, n * C * K);
       [xb, r.y, r.mu].forEach((t) => t.dispose());
     } else emSlabs(x, n, mun, stages, y, muOut);
@@ -484,7 +493,9 @@ function emSlabs(x: Tensor, n: number, mu0: Tensor, stages: number, y: Tensor, m
   const K = mu0.shape[2]!;
   const device = x.device;
   const m = bindingElems(device);
-  const vs = Math.floor(m / Math.max(C, K) / 4) * 4;
+  // Slabs of about an eighth of the sample (a binding at most): the slab copies are this op's
+  // largest temporaries, next to an x that is already beyond a binding.
+  const vs = Math.floor(Math.min(m, Math.max(4 * Math.max(C, K), Math.ceil((C * V) / 8))) / Math.max(C, K) / 4) * 4;
   const perChunk = (C + 1) * K;
   if (vs < 4 || perChunk > m) {
     throw new LimitError(`emAttention: x ${fmt(x.shape)} with ${K} bases: even a slab of 4 voxels, or one M-step partial sum [${C + 1}, ${K}], exceeds maxStorageBufferBindingSize (${device.limits.maxStorageBufferBindingSize} bytes)`);
@@ -543,7 +554,7 @@ function emSlabs(x: Tensor, n: number, mu0: Tensor, stages: number, y: Tensor, m
 }
 
 /** emAttention where x and one sample's Z fit a binding: groups of samples share a dispatch. */
-function emBound(x: Tensor, mu: Tensor, stages: number, samplesPerPass: number | undefined): EMAttentionResult {
+function emBound(x: Tensor, mu: Tensor, stages: number, samplesPerPass: number | undefined, overwrite: boolean): EMAttentionResult {
   const [N, C] = x.shape as [number, number];
   const V = numel(x.shape.slice(2));
   const K = mu.shape[2]!;
@@ -555,7 +566,7 @@ function emBound(x: Tensor, mu: Tensor, stages: number, samplesPerPass: number |
   }
   const group = Math.max(1, Math.min(N, samplesPerPass ?? N, Math.floor(lim / zBytes)));
 
-  const y = empty(x.shape, device, 'em_attention');
+  const y = overwrite ? x.detach() : empty(x.shape, device, 'em_attention');
   const muOut = empty([N, C, K], device, 'em_attention');
   const z = empty([group, K, V], device, 'em_attention');
   const plan = mstepPlan(V, C, K, group, V % 4 === 0 && K % 4 === 0, device.limits.maxComputeWorkgroupsPerDimension);

@@ -11,6 +11,11 @@ export interface PoolStats {
   peakBytes: number;
   /** Bytes sitting in the pool (free or waiting for a submit). */
   pooledBytes: number;
+  /**
+   * Highest live + pooled bytes since the device was created (or since resetPeak): what the
+   * driver holds for hnfnet, since a pooled buffer is memory too until `trimPool()`.
+   */
+  peakHeldBytes: number;
   /** Number of buffers created over the device's life (a growing count means the pool misses). */
   created: number;
   liveBuffers: number;
@@ -31,6 +36,7 @@ export class BufferPool {
   private liveBytes = 0;
   private peakBytes = 0;
   private pooledBytes = 0;
+  private peakHeldBytes = 0;
   private created = 0;
   private liveBuffers = 0;
 
@@ -52,6 +58,7 @@ export class BufferPool {
       this.liveBytes += cls;
       this.liveBuffers++;
       if (this.liveBytes > this.peakBytes) this.peakBytes = this.liveBytes;
+      if (this.liveBytes + this.pooledBytes > this.peakHeldBytes) this.peakHeldBytes = this.liveBytes + this.pooledBytes;
     }
     return buf;
   }
@@ -84,6 +91,7 @@ export class BufferPool {
 
   resetPeak(): void {
     this.peakBytes = this.liveBytes;
+    this.peakHeldBytes = this.liveBytes + this.pooledBytes;
   }
 
   stats(): PoolStats {
@@ -91,6 +99,7 @@ export class BufferPool {
       liveBytes: this.liveBytes,
       peakBytes: this.peakBytes,
       pooledBytes: this.pooledBytes,
+      peakHeldBytes: this.peakHeldBytes,
       created: this.created,
       liveBuffers: this.liveBuffers,
     };

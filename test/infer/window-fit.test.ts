@@ -1,7 +1,7 @@
 /** The demo's window choice under adapter limits (pure logic; no browser). */
 import { describe, expect, it } from 'vitest';
 import { presetConfig } from '../../src/hnfnet/config.js';
-import { fittingWindow, largestBufferBytes, windowOptions } from '../../src/infer/window-fit.js';
+import { fittingWindow, largestBufferBytes, shrinkNote, windowOptions } from '../../src/infer/window-fit.js';
 
 const MiB = 2 ** 20;
 
@@ -23,6 +23,11 @@ describe('demo window sizes', () => {
     expect(fittingWindow(opts, 32)).toBe(32);
     // The binding limit does not shrink a window (tensors are bound in ranges)...
     expect(windowOptions(cfg, { maxStorageBufferBindingSize: 128 * MiB, maxBufferSize: 4096 * MiB }).find((o) => o.size === 128)!.fits).toBe(true);
+    // The note says it is memory, and which limit.
+    const note = shrinkNote(opts.find((o) => o.size === 128)!, fittingWindow(opts, 128)!, { maxBufferSize: 256 * MiB });
+    expect(note).toContain('maxBufferSize 256 MiB');
+    expect(note).toContain(`using ${fittingWindow(opts, 128)}³`);
+    expect(note).toMatch(/memory/);
     // ...and nothing fits a 1 MiB adapter: no window is offered.
     expect(fittingWindow(windowOptions(cfg, { maxStorageBufferBindingSize: MiB, maxBufferSize: MiB }), 128)).toBeNull();
   });

@@ -229,7 +229,7 @@ describe('Adam over element ranges', () => {
   });
 });
 
-describe('EM attention by sample and voxel slab', () => {
+describe('EM attention by sample and voxel slab (and written over its input)', () => {
   for (const [what, xShape, K] of [
     ['samples that fit, aligned', [3, 6, 8, 8, 4], 4],
     ['voxel slabs, aligned', [2, 12, 8, 8, 8], 8],
@@ -243,7 +243,9 @@ describe('EM attention by sample and voxel slab', () => {
             const x = tensor(randArray((xShape as readonly number[]).reduce((a, b) => a * b, 1), 70), [...xShape], { device });
             const mu = tensor(randArray(muShape.reduce((a, b) => a * b, 1), 71), muShape, { device });
             const before = device.dispatches;
-            const r = emAttention(x, mu, { stages: 3 });
+            // With shared bases y is also written over x (overwrite): the same values, x's buffer.
+            const r = emAttention(x, mu, { stages: 3, overwrite: shared });
+            expect(r.y.buffer === x.buffer).toBe(shared);
             const out = [await r.y.data(), await r.mu.data(), device.dispatches - before] as const;
             [x, mu, r.y, r.mu].forEach((t) => t.dispose());
             return out;

@@ -49,6 +49,8 @@ export interface ExportOptions {
 export interface ExportTimings {
   forwardMs: number;
   stepMs: number;
+  /** Peak live GPU bytes of the eval forward (weights and input included). */
+  forwardPeakBytes: number;
 }
 
 const f32 = (data: Float32Array, shape: readonly number[]): SafeTensor => ({ dtype: 'F32', shape: [...shape], bytes: f32Bytes(data) });
@@ -96,10 +98,12 @@ export async function exportCase(device: Device, opts: ExportOptions, outDir: st
   ]);
 
   model.eval();
+  device.resetPeakMemory();
   let t0 = performance.now();
   const y = noGrad(() => tidy(() => model.call(x)));
   out.set('output', f32(await y.data(), y.shape));
   const forwardMs = performance.now() - t0;
+  const forwardPeakBytes = device.memoryStats().peakBytes;
   y.dispose();
 
   let stepMs = 0;
@@ -127,7 +131,7 @@ export async function exportCase(device: Device, opts: ExportOptions, outDir: st
   x.dispose();
   model.dispose();
   writeFileSync(path.join(outDir, 'case.safetensors'), encodeSafetensors(out, { preset: opts.preset, seed: String(opts.seed) }));
-  return { forwardMs, stepMs };
+  return { forwardMs, stepMs, forwardPeakBytes };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
