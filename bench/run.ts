@@ -3,10 +3,11 @@
  * bench/cases/*.ts, prints a table (median ms, GFLOP/s or GB/s, ratio to hnfnet's figure
  * for the same workload) and writes the results as JSON under bench/results/.
  */
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { init } from '../src/index.js';
+import { writeOutputFile } from '../src/data/atomic-write.node.js';
 import type { BenchCase, BenchContext } from './types.js';
 import { median } from './stats.js';
 
@@ -134,9 +135,9 @@ async function main(): Promise<void> {
   }
   printTable(rows);
   const outDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
-  mkdirSync(outDir, { recursive: true });
   const file = join(outDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ adapter: device.adapterInfo, date: new Date().toISOString(), quick, reps, rows }, null, 2));
+  // Atomic: a run cut off while writing leaves no half file among the results.
+  await writeOutputFile(file, JSON.stringify({ adapter: device.adapterInfo, date: new Date().toISOString(), quick, reps, rows }, null, 2));
   console.log(`\nwrote ${file}`);
   process.exit(0);
 }

@@ -8,9 +8,10 @@
  * cases added to the metadata, so a reader can check the file against those cases
  * (test/hnfnet/shipped-weights.test.ts) and the model card can say what it has not seen.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { decodeSafetensors, encodeSafetensors } from '../src/nn/safetensors.js';
+import { writeOutputFile } from '../src/data/atomic-write.node.js';
 
 const [run, foldArg, out] = process.argv.slice(2);
 const fold = Number(foldArg);
@@ -48,5 +49,5 @@ const metadata = {
   hnfnet_val_cases: JSON.stringify(heldOut),
   hnfnet_recipe: 'configs/brats18-web.json',
 };
-writeFileSync(out, encodeSafetensors(w.tensors, metadata));
+await writeOutputFile(out, encodeSafetensors(w.tensors, metadata));
 console.log(`${out}: step ${step}, fold ${fold}, held out ${heldOut.join(', ')}; validation Dice ${JSON.stringify(val.dice)}`);

@@ -7,7 +7,8 @@
  */
 export { DataError, OverwriteError } from './errors.js';
 export { Rng, type RngState } from './rng.js';
-export { crc32, gunzipChecked, gzip, isGzip, type GunzipFn } from './gzip.js';
+export { crc32, gunzipChecked, gzip, isGzip, type GunzipFn, type GunzipOptions, type InflateBound } from './gzip.js';
+export { INFLATE_SLACK, gunzipNifti, niftiInflateBound } from './nifti-gzip.js';
 export type { Affine, DatatypeName, Dims3, NiftiExtensionInfo, NiftiGrid, NiftiHeaderInfo, Row4, Volume, VoxelArray } from './volume.js';
 export { affineDistance, sameDims, voxelCount, voxelIndex } from './volume.js';
 export {

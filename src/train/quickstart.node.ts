@@ -14,7 +14,8 @@ import { evaluateRegions } from '../eval/regions-metrics.js';
 import type { CaseMetrics } from '../eval/regions-metrics.js';
 import { segmentCase } from '../infer/inferencer.js';
 import { renderOverlay } from '../infer/overlay.js';
-import { loadModelFile } from '../infer/segment-files.node.js';
+import { loadModelFile, readWeightsFile } from '../infer/segment-files.node.js';
+import { loadModelFromWeights } from '../hnfnet/weights.js';
 import type { Device } from '../tensor/device.js';
 import '../tensor/device.node.js';
 import { init, type Tensor } from '../tensor/tensor.js';
@@ -126,6 +127,8 @@ export async function runQuickStart(opts: QuickStartOptions): Promise<QuickStart
   const quick = opts.quick === true;
   const out = resolve(opts.out);
   await probeOutputDir(out);
+  // Given weights are read before any work, so that a wrong path fails at once.
+  const given = opts.weights === undefined ? null : { path: resolve(opts.weights), bytes: await readWeightsFile(resolve(opts.weights)) };
   const device = opts.device ?? (await init());
   report.log?.(`WebGPU adapter: ${device.adapterInfo}`);
 
@@ -134,9 +137,9 @@ export async function runQuickStart(opts: QuickStartOptions): Promise<QuickStart
   if (caseDirs.length < 2) throw new DataError(source, `holds ${caseDirs.length} case${caseDirs.length === 1 ? '' : 's'}; the quick start needs at least 2 (one is held out)`);
   const heldOut = caseDirs[caseDirs.length - 1]!;
 
-  const weights = opts.weights === undefined ? await train(caseDirs, source, { out, steps: opts.steps ?? (quick ? 4 : 240), quick }, device, opts.handleSignals === true, report) : resolve(opts.weights);
+  const weights = given?.path ?? (await train(caseDirs, source, { out, steps: opts.steps ?? (quick ? 4 : 240), quick }, device, opts.handleSignals === true, report));
 
-  const { model, preset } = await loadModelFile(weights, { device });
+  const { model, preset } = given ? loadModelFromWeights(given.bytes, given.path, { device }) : await loadModelFile(weights, { device });
   const c = await loadCase(heldOut);
   let seg;
   try {
