@@ -127,13 +127,14 @@ export async function runQuickStart(opts: QuickStartOptions): Promise<QuickStart
   const quick = opts.quick === true;
   const out = resolve(opts.out);
   await probeOutputDir(out);
-  // Given weights are read before any work, so that a wrong path fails at once.
+  // Given weights and data are read before any work, so that a wrong path fails at once.
   const given = opts.weights === undefined ? null : { path: resolve(opts.weights), bytes: await readWeightsFile(resolve(opts.weights)) };
+  const source = opts.data === undefined ? join(out, 'data') : resolve(opts.data);
+  const dataSet = opts.data === undefined ? null : await listCaseDirs(source);
   const device = opts.device ?? (await init());
   report.log?.(`WebGPU adapter: ${device.adapterInfo}`);
 
-  const source = opts.data === undefined ? join(out, 'data') : resolve(opts.data);
-  const caseDirs = opts.data === undefined ? await phantomData(source, quick, report) : await listCaseDirs(source);
+  const caseDirs = dataSet ?? (await phantomData(source, quick, report));
   if (caseDirs.length < 2) throw new DataError(source, `holds ${caseDirs.length} case${caseDirs.length === 1 ? '' : 's'}; the quick start needs at least 2 (one is held out)`);
   const heldOut = caseDirs[caseDirs.length - 1]!;
 

@@ -1,4 +1,5 @@
 /** A run's curves from its JSON-lines log: the SVG that `hnfnet plot` and the quick start write. */
+import { DataError } from '../data/errors.js';
 import { renderSvg, trainingPanels } from './curves.js';
 import { readLog, type StartLine, type StepLine, type ValLine } from './run-log.node.js';
 
@@ -15,11 +16,18 @@ export interface RunCurves {
 
 /**
  * Reads a run's `log.jsonl` and draws its curves, titled `title` plus the model and the training
- * case count. A missing or unreadable log is the file system's error, as it came.
+ * case count. A missing or unreadable log is the file system's error, as it came; one without
+ * entries a DataError.
  */
 export async function runCurves(logPath: string, title: string): Promise<RunCurves> {
   const badLines: number[] = [];
   const lines = await readLog(logPath, (n) => badLines.push(n));
+  // Nothing to draw is a wrong file, not an empty plot.
+  if (lines.length === 0) {
+    const n = badLines.length;
+    const what = n === 0 ? '' : n === 1 ? ' (1 line that is not an entry)' : ` (${n} lines that are not entries)`;
+    throw new DataError(logPath, `holds no log entries${what}; a run's log is RUN/log.jsonl`);
+  }
   const steps = lines.filter((l): l is StepLine => l.type === 'step');
   const vals = lines.filter((l): l is ValLine => l.type === 'val');
   const start = lines.find((l): l is StartLine => l.type === 'start');
