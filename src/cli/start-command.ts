@@ -1,8 +1,7 @@
 /**
- * `npm start` / `hnfnet start`: the whole job on the embedded default. Generate phantom BraTS
- * cases, train a small HNF-Netv2 with the paper's recipe scaled down, segment a held-out case
- * with sliding windows and test-time augmentation, evaluate it, and write the segmentation,
- * the metrics, the training curves and a figure into one folder.
+ * `npm start` / `hnfnet start`: the whole job on the embedded default (phantoms, training, the
+ * held-out case segmented and evaluated, outputs in one folder). The work is `runQuickStart`
+ * (src/train/quickstart.node.ts); this file parses the flags and draws the progress.
  */
 import { resolve } from 'node:path';
 import type { Command } from './commands.js';

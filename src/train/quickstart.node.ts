@@ -12,7 +12,7 @@ import { DataError } from '../data/errors.js';
 import { encodePng } from '../data/png.js';
 import { evaluateRegions } from '../eval/regions-metrics.js';
 import type { CaseMetrics } from '../eval/regions-metrics.js';
-import { segmentCase } from '../infer/inferencer.js';
+import { segmentCase, type Segmentation } from '../infer/inferencer.js';
 import { renderOverlay } from '../infer/overlay.js';
 import { loadModelFile, readWeightsFile } from '../infer/segment-files.node.js';
 import { loadModelFromWeights } from '../hnfnet/weights.js';
@@ -60,7 +60,7 @@ export interface QuickStartResult {
   caseId: string;
   /** The weights that segmented it (trained into `out/run/` unless given). */
   weights: string;
-  /** Files written into `out`: seg.nii.gz, metrics.json, overlay.png, and curves.svg when trained. */
+  /** The segmentation written, `out/seg.nii.gz`; beside it metrics.json, overlay.png, and curves.svg when trained. */
   segmentation: string;
   /** Dice, HD95, sensitivity and specificity per region, when the held-out case has labels. */
   metrics: CaseMetrics | null;
@@ -142,7 +142,7 @@ export async function runQuickStart(opts: QuickStartOptions): Promise<QuickStart
 
   const { model, preset } = given ? loadModelFromWeights(given.bytes, given.path, { device }) : await loadModelFile(weights, { device });
   const c = await loadCase(heldOut);
-  let seg;
+  let seg: Segmentation;
   try {
     seg = await segmentCase(c, [(x: Tensor) => model.call(x)], {
       device,
