@@ -1,7 +1,8 @@
 /**
  * The library's file-to-file segmentation (what `hnfnet infer` calls): a data set case by case,
  * each case written as `segmentCase` segments it, one bad case reported and skipped, complete
- * outputs skipped on request, the weights never written over. On 24³ phantoms and the tiny model.
+ * outputs skipped on request (segmentFolder over the data set's case folders), the weights never
+ * written over. On 24³ phantoms and the tiny model.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,7 @@ import { buildModel } from '../../src/hnfnet/build.js';
 import { presetConfig } from '../../src/hnfnet/config.js';
 import { saveWeights } from '../../src/hnfnet/weights.js';
 import { segmentCase } from '../../src/infer/inferencer.js';
-import { loadModelFile, segmentCases, type CaseEvent } from '../../src/infer/segment-files.node.js';
+import { loadModelFile, segmentCases, segmentFolder, type CaseEvent } from '../../src/infer/segment-files.node.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { getDevice } from '../helpers.js';
 
@@ -67,7 +68,8 @@ describe('segmentCases', () => {
     expect(readdirSync(probs).sort()).toEqual([ida, idb].flatMap((id) => ['et', 'tc', 'wt'].map((r) => `${id}_${r}.nii.gz`)));
 
     events.length = 0;
-    const again = await segmentCases([a!, b!], out, [m], { ...opts, skipExisting: true, onCase: log });
+    // segmentFolder finds the two case folders (not the one without images) and skips them.
+    const again = await segmentFolder(data, out, [m], { ...opts, skipExisting: true, onCase: log });
     expect(again).toMatchObject({ written: 0, skipped: 2, failed: [] });
     expect(events).toEqual(['skipped 1/2', 'skipped 2/2']);
 
