@@ -8,7 +8,8 @@
  * Options: --quick (smaller sizes, fewer runs), --filter TEXT (cases whose "name impl" contains
  * it), --reps N, --out DIR (results folder), --torch-device cpu|cuda|none (the PyTorch peers).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFileAtomic } from '../src/data/atomic-write.node.js';
 import { join } from 'node:path';
 import { init } from '../src/index.js';
 import type { BenchCase, BenchContext } from './types.js';
@@ -117,8 +118,9 @@ export async function runBench(all: BenchCase[], defaultOut: string): Promise<vo
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const file = join(outDir, `bench-${stamp}.json`);
   const withRatios = rows.map((r) => ({ ...r, ...(timeRatio(r, rows) !== undefined ? { timeVsHnfnet: timeRatio(r, rows) } : {}) }));
-  writeFileSync(file, JSON.stringify({ adapter: device.adapterInfo, dawnToggles: device.dawnToggles, date: new Date().toISOString(), quick, reps, filter: filter ?? null, rows: withRatios }, null, 2));
-  writeFileSync(file.replace(/\.json$/, '.txt'), `${header}\n${text}\n`);
+  // Atomic: a bench cut off mid-write leaves the previous results, never half a file.
+  await writeFileAtomic(file, JSON.stringify({ adapter: device.adapterInfo, dawnToggles: device.dawnToggles, date: new Date().toISOString(), quick, reps, filter: filter ?? null, rows: withRatios }, null, 2));
+  await writeFileAtomic(file.replace(/\.json$/, '.txt'), `${header}\n${text}\n`);
   console.log(`\nwrote ${file} (and the tables beside it, .txt)`);
 }
 

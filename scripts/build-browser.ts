@@ -6,10 +6,11 @@
  * silently stubs them would only fail later, in a user's browser.
  */
 import { builtinModules } from 'node:module';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
+import { writeOutputFile } from '../src/data/atomic-write.node.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const LIBRARY_ENTRY = path.join(ROOT, 'src/browser.ts');
@@ -116,8 +117,8 @@ export async function bundleForBrowser(entry: string, opts: BundleOptions = {}):
   const out = result.outputFiles.find((f) => f.path.endsWith('.js'));
   if (!out) throw new Error(`esbuild produced no JavaScript for ${entry}`);
   if (opts.outfile) {
-    await mkdir(path.dirname(opts.outfile), { recursive: true });
-    for (const f of result.outputFiles) await writeFile(f.path, f.contents);
+    // Atomic, so that a build cut off midway leaves no half bundle for the tests to load.
+    for (const f of result.outputFiles) await writeOutputFile(f.path, f.contents);
   }
   return { code: out.text, inputs: Object.keys(result.metafile.inputs) };
 }

@@ -15,11 +15,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LIBRARY_OUTFILE, ROOT, SEGMENTER_OUTFILE, buildBrowserBundles, describeBuildError } from './build-browser.js';
+import { writeFileAtomic } from '../src/data/atomic-write.node.js';
 
 export const DIST = path.join(ROOT, 'dist');
 
@@ -54,11 +55,11 @@ export async function build(): Promise<string[]> {
   for (const rel of ENTRY_DECLARATIONS) {
     const file = path.join(DIST, rel);
     if (!existsSync(file)) throw new Error(`build: tsc wrote no ${path.relative(ROOT, file)}; is its source still a public entry?`);
-    await writeFile(file, WEBGPU_TYPES + (await readFile(file, 'utf8')));
+    await writeFileAtomic(file, WEBGPU_TYPES + (await readFile(file, 'utf8')));
   }
   log.push(...(await buildBrowserBundles()));
   for (const [bundle, declarations] of BUNDLE_DECLARATIONS) {
-    await writeFile(bundle.replace(/\.js$/, '.d.ts'), `export * from '${declarations}';\n`);
+    await writeFileAtomic(bundle.replace(/\.js$/, '.d.ts'), `export * from '${declarations}';\n`);
   }
   return log;
 }

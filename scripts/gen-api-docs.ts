@@ -6,7 +6,7 @@
  * Source links are left out on purpose: with them every edit anywhere would move a line number
  * and make the reference stale; without them it changes only when the API or its comments do.
  */
-import { rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Application, TSConfigReader } from 'typedoc';
@@ -55,7 +55,26 @@ export async function generateApiDocs(out: string): Promise<number> {
   return app.logger.warningCount;
 }
 
+/**
+ * Regenerates `out` as a whole: into a sibling temp folder first, which then takes the old one's
+ * place, so that a run cut off midway leaves the old reference, not half a new one.
+ */
+export async function replaceApiDocs(out: string): Promise<void> {
+  const fresh = `${out}.tmp-${process.pid}`;
+  const old = `${out}.old-${process.pid}`;
+  try {
+    await generateApiDocs(fresh);
+    await rename(out, old).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+    });
+    await rename(fresh, out);
+  } finally {
+    await rm(fresh, { recursive: true, force: true });
+    await rm(old, { recursive: true, force: true });
+  }
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await generateApiDocs(API_DOCS);
+  await replaceApiDocs(API_DOCS);
   console.log(`wrote ${path.relative(process.cwd(), API_DOCS) || API_DOCS}`);
 }

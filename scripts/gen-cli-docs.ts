@@ -2,10 +2,10 @@
  * Writes docs/CLI.md from the commands' own help texts, so the page cannot drift from the
  * code (test/cli/cli-docs.test.ts checks it is current). Run: npx tsx scripts/gen-cli-docs.ts
  */
-import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { commands } from '../src/cli/commands.js';
+import { writeFileAtomic } from '../src/data/atomic-write.node.js';
 
 export async function cliDocs(): Promise<string> {
   const parts = [
@@ -26,6 +26,6 @@ export async function cliDocs(): Promise<string> {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'CLI.md');
-  writeFileSync(out, await cliDocs());
+  await writeFileAtomic(out, await cliDocs());
   console.log(`wrote ${out}`);
 }

@@ -10,9 +10,10 @@
  * `--postprocess` adds the keep-largest regions that scripts/decide-postprocessing.ts chose on
  * the cross-validation (`hnfnet_keep_largest`), which `hnfnet infer` applies by default.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { decodeSafetensors, encodeSafetensors } from '../src/nn/safetensors.js';
+import { writeOutputFile } from '../src/data/atomic-write.node.js';
 
 const args = process.argv.slice(2);
 const ppAt = args.indexOf('--postprocess');
@@ -62,5 +63,5 @@ const metadata = {
   hnfnet_recipe: 'configs/brats18-web.json',
   ...(ppFile ? { hnfnet_keep_largest: keepLargestOf(ppFile) } : {}),
 };
-writeFileSync(out, encodeSafetensors(w.tensors, metadata));
+await writeOutputFile(out, encodeSafetensors(w.tensors, metadata));
 console.log(`${out}: step ${step}, fold ${fold}, held out ${heldOut.join(', ')}; validation Dice ${JSON.stringify(val.dice)}${ppFile ? `; keep-largest ${metadata.hnfnet_keep_largest || 'none'}` : ''}`);

@@ -8,7 +8,7 @@ import { REPORT_FORMATS, aggregate, aggregateLesionWise, caseId, caseJson, evalu
 import type { CaseMetrics, CaseResult, EvaluationReport, LesionWiseCase, ReportFormat, Shape3, Spacing3 } from '../eval/index.js';
 import { findSegmentations } from '../eval/case-files.node.js';
 import { ArgumentError, ShapeError } from '../tensor/errors.js';
-import { refuseInputOverwrite } from './output-guard.js';
+import { refuseInputOverwrite } from '../data/output-guard.node.js';
 import { probeOutputFile, writeOutputFile } from '../data/atomic-write.node.js';
 
 const USAGE = `hnfnet eval --pred <file|folder> --gt <file|folder> [--metrics legacy|lesionwise|both] [--et-label 4|3]
@@ -192,7 +192,7 @@ export async function runEval(argv: string[], io: EvalIO = processIO): Promise<n
   if (pk !== gk) throw new UsageError(`hnfnet eval: --pred and --gt must both be files or both be folders (--pred ${o.pred} is a ${pk}, --gt ${o.gt} is a ${gk})`);
   if (o.out !== undefined) {
     await probeOutputFile(o.out, '--out');
-    if (pk === 'file') await refuseInputOverwrite([o.out], [o.pred, o.gt], 'eval');
+    if (pk === 'file') await refuseInputOverwrite([o.out], [o.pred, o.gt], 'hnfnet eval');
   }
 
   if (pk === 'file') {

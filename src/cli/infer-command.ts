@@ -1,23 +1,20 @@
-import { readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Command } from './commands.js';
 import { shippedWeightsPath } from './shipped-weights.js';
 import { checkKnown, optBetween, optInt, optNumber, optString, parseArgs, UsageError } from './args.js';
-import { isCompleteOutput, refuseInputOverwrite } from './output-guard.js';
 import { Progress } from './progress.js';
 import { init } from '../index.js';
-import { listCaseDirs, listFolder, loadCase, loadCaseFiles, writeNiftiFile, writeSegmentation } from '../data/index.node.js';
-import { describeFsError, probeOutputDir, probeOutputFile } from '../data/atomic-write.node.js';
-import { DataError } from '../data/errors.js';
-import { parseCaseFileName, type BratsCase } from '../data/brats-case.js';
-import { loadModelFromWeights } from '../hnfnet/weights.js';
-import { segmentCase, DEFAULT_CROP, type SegmentOptions } from '../infer/inferencer.js';
-import type { Predictor } from '../infer/sliding-window.js';
+import { listCaseDirs, listCaseFiles, loadCase, loadCaseFiles } from '../data/index.node.js';
+import { probeOutputDir, probeOutputFile } from '../data/atomic-write.node.js';
+import { refuseInputOverwrite } from '../data/output-guard.node.js';
+import { DEFAULT_CROP, type SegmentOptions, type Segmentation } from '../infer/inferencer.js';
+import { loadModelFile, probabilityFiles, segmentCases, segmentCaseToFile, type LoadedModel } from '../infer/segment-files.node.js';
 import type { Dims3 } from '../data/volume.js';
-import type { Tensor } from '../tensor/tensor.js';
-import { DeviceLostError, LimitError } from '../tensor/errors.js';
-import { fittingWindow, windowOptions } from '../infer/window-fit.js';
-import { filterComponents, parseRegionList } from '../infer/keep-largest.js';
+import type { Device } from '../tensor/device.js';
+import { LimitError } from '../tensor/errors.js';
+import { ensembleFittingWindow } from '../infer/window-fit.js';
+import { parseRegionList } from '../infer/keep-largest.js';
 
 const USAGE = `hnfnet infer [--model W.safetensors [--model W2.safetensors …]] --case DIR --out seg.nii.gz [options]
        hnfnet infer --model W.safetensors --case T1 --case T1CE --case T2 --case FLAIR --out seg.nii.gz
@@ -57,35 +54,18 @@ function parseCrop(s: string | undefined): Dims3 | 'brain' {
   return v as Dims3;
 }
 
-/** The files of a folder that are named as a case's (its images and segmentation); links followed. */
-async function caseFilesIn(dir: string): Promise<{ path: string; id: string; kind: string }[]> {
-  const entries = await listFolder(dir);
-  return entries.flatMap((e) => {
-    const p = e.isFile ? parseCaseFileName(e.name) : null;
-    return p ? [{ path: join(dir, e.name), id: p.id, kind: p.kind }] : [];
-  });
+/** A window too large for the device: the error names the way out, the largest window every model fits in. */
+function windowAdvice(e: LimitError, loaded: readonly LoadedModel[], device: Device, window: number, batch: number): LimitError {
+  const best = ensembleFittingWindow(loaded.map((l) => l.config), device.limits, window, batch);
+  return new LimitError(
+    `${e.message}. Windows of ${window}³${batch > 1 ? ` in batches of ${batch}` : ''} are too large for this device: ` +
+      (best ? `rerun with --window ${best} (the largest that fits)` : 'no window size fits it; use a device with larger buffer limits'),
+  );
 }
 
-/** The case id its files' names give a folder, or null when its own files are not a case (a data set). */
-async function caseIdOf(dir: string): Promise<string | null> {
-  return (await caseFilesIn(dir))[0]?.id ?? null;
-}
-
-const PROB_REGIONS = ['wt', 'tc', 'et'] as const;
-
-async function readWeights(path: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (e) {
-    throw new DataError(path, `cannot read the weights file (${describeFsError(e)})`);
-  }
-}
-
-async function writeProbabilities(prefix: string, probs: Float32Array, c: BratsCase): Promise<void> {
-  const n = c.dims[0] * c.dims[1] * c.dims[2];
-  for (const [i, region] of PROB_REGIONS.entries()) {
-    await writeNiftiFile(`${prefix}_${region}.nii.gz`, probs.subarray(i * n, (i + 1) * n), c.grid, { datatype: 'float32' });
-  }
+/** What a case's line says about its segmentation. */
+function summary(seg: Segmentation, device: Device): string {
+  return `${seg.windows} network calls over box ${seg.box.size.join('×')}; peak GPU memory ${(device.memoryStats().peakBytes / 2 ** 20).toFixed(0)} MiB`;
 }
 
 export const command: Command = {
@@ -127,102 +107,79 @@ export const command: Command = {
     const caseStat = cases.length === 1 ? await stat(cases[0]!).catch(() => null) : null;
     if (cases.length === 1 && !caseStat) throw new UsageError(`hnfnet infer: --case ${cases[0]}: no such file or folder`);
     const isDir = caseStat?.isDirectory() === true;
-    const dataset = isDir && (await caseIdOf(cases[0]!)) === null ? await listCaseDirs(cases[0]!) : null;
+    // A folder whose own files are not named as a case's is a data set.
+    const dataset = isDir && (await listCaseFiles(cases[0]!)).length === 0 ? await listCaseDirs(cases[0]!) : null;
     if (dataset && /\.nii(\.gz)?$/i.test(out)) throw new UsageError(`${cases[0]} is a data set of ${dataset.length} case folders: --out must be a folder for their segmentations, not ${out}`);
     if (!dataset && a.options.has('skip-existing')) throw new UsageError('--skip-existing is for data sets (a folder of case folders)');
     if (!dataset && !/\.nii(\.gz)?$/i.test(out)) throw new UsageError(`hnfnet infer: --out ${out}: the segmentation's name must end in .nii.gz or .nii`);
 
-    // Outputs are checked before the long work: writable, and none of them one of the inputs.
-    const probFiles = (prefix: string) => PROB_REGIONS.map((r) => `${prefix}_${r}.nii.gz`);
-    const inputsOf = async (dir: string | null) => [...models, ...(dir ? (await caseFilesIn(dir)).map((f) => f.path) : cases)];
+    // Outputs are checked before the long work: writable, and none of them one of the inputs
+    // (for a data set, each case's are checked as it comes).
     if (dataset) {
       await probeOutputDir(out);
       if (probs !== undefined) await probeOutputDir(probs);
     } else {
       await probeOutputFile(out, '--out');
       if (probs !== undefined) await probeOutputDir(dirname(probs));
-      await refuseInputOverwrite([out, ...(probs === undefined ? [] : probFiles(probs))], await inputsOf(isDir ? cases[0]! : null), 'infer');
+      const inputs = [...models, ...(isDir ? (await listCaseFiles(cases[0]!)).map((f) => f.path) : cases)];
+      await refuseInputOverwrite([out, ...(probs === undefined ? [] : probabilityFiles(probs))], inputs, 'hnfnet infer');
     }
 
     const t0 = performance.now();
     const device = await init();
-    const loaded = await Promise.all(models.map(async (path) => loadModelFromWeights(await readWeights(path), path, { device, ...(preset ? { fallbackPreset: preset } : {}) })));
-    const predictors: Predictor[] = loaded.map(({ model }) => (x: Tensor) => model.call(x));
-    const opts: SegmentOptions = { device, ...settings };
+    const loaded = await Promise.all(models.map((path) => loadModelFile(path, { device, ...(preset ? { fallbackPreset: preset } : {}) })));
     const what = `${loaded.length} model${loaded.length > 1 ? 's' : ''} (${loaded.map((l) => l.preset ?? l.config.kind).join(', ')}), TTA ${tta}, on ${device.adapterInfo}`;
-    const window = opts.window as number;
-    const segment = async (c: BratsCase, target: string, probsPrefix: string | undefined): Promise<string> => {
-      let bar: Progress | null = null;
-      const seg = await segmentCase(c, predictors, {
-        ...opts,
-        onProgress: (done, total) => {
-          bar ??= new Progress({ label: 'windows', total, unit: 'net calls' });
-          bar.update(done);
-        },
-      }).catch((e: unknown) => {
-        if (!(e instanceof LimitError)) throw e;
-        // Name the way out: the largest window every model fits in on this device.
-        const fits = loaded.map((l) => fittingWindow(windowOptions(l.config, device.limits, opts.batchSize), window));
-        const best = fits.includes(null) ? null : Math.min(...(fits as number[]));
-        throw new LimitError(
-          `${e.message}. Windows of ${window}³${opts.batchSize! > 1 ? ` in batches of ${opts.batchSize}` : ''} are too large for this device: ` +
-            (best ? `rerun with --window ${best} (the largest that fits)` : 'no window size fits it; use a device with larger buffer limits'),
-        );
-      });
-      (bar as Progress | null)?.done();
-      const labels = keepLargest.length > 0 ? filterComponents(seg.labels, c.dims, { keepLargest }).labels : seg.labels;
-      await writeSegmentation(target, labels, { grid: c.grid, naming: c.naming });
-      if (probsPrefix && seg.probabilities) await writeProbabilities(probsPrefix, seg.probabilities, c);
-      return `${seg.windows} network calls over box ${seg.box.size.join('×')}; peak GPU memory ${(device.memoryStats().peakBytes / 2 ** 20).toFixed(0)} MiB`;
+    // One progress line per case, made at its first network call.
+    let bar: Progress | null = null;
+    const endBar = () => {
+      bar?.done();
+      bar = null;
+    };
+    const opts = {
+      device,
+      ...settings,
+      keepLargest,
+      onProgress: (done: number, total: number) => {
+        bar ??= new Progress({ label: 'windows', total, unit: 'net calls' });
+        bar.update(done);
+      },
     };
     try {
       if (!dataset) {
         const c = isDir ? await loadCase(cases[0]!) : await loadCaseFiles(cases);
         console.error(`case ${c.id}: ${c.dims.join('×')} voxels, ${what}`);
-        const done = await segment(c, out, probs);
-        console.error(`wrote ${out} (${done}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        const seg = await segmentCaseToFile(c, loaded, out, { ...opts, ...(probs === undefined ? {} : { probabilitiesPrefix: probs }) });
+        endBar();
+        console.error(`wrote ${out} (${summary(seg, device)}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
         return 0;
       }
-      // A data set: one bad case is reported and skipped, so a long run loses nothing else.
       console.error(`${dataset.length} cases in ${cases[0]}, ${what}`);
-      const failed: string[] = [];
-      let written = 0;
-      let skipped = 0;
-      for (const [k, dir] of dataset.entries()) {
-        const t1 = performance.now();
-        try {
-          // Named from the file names, so that skipping a case does not read its images.
-          const files = await caseFilesIn(dir);
-          const id = files[0]!.id;
-          const target = join(out, `${id}.nii.gz`);
-          if (a.options.has('skip-existing')) {
-            const image = files.find((f) => f.kind !== 'seg');
-            const have = image ? await isCompleteOutput(target, image.path) : { ok: false, why: '' };
-            if (have.ok) {
-              skipped++;
-              continue;
-            }
-            if (have.why !== 'missing') console.error(`case ${k + 1}/${dataset.length} ${id}: ${target} is there but not a complete segmentation (${have.why}); redoing it`);
+      const r = await segmentCases(dataset, out, loaded, {
+        ...opts,
+        skipExisting: a.options.has('skip-existing'),
+        ...(probs === undefined ? {} : { probabilitiesDir: probs }),
+        onCase: (e) => {
+          const at = `case ${e.index + 1}/${e.total}`;
+          if (e.kind === 'redo') console.error(`${at} ${e.id}: ${e.target} is there but not a complete segmentation (${e.why}); redoing it`);
+          if (e.kind === 'written') {
+            endBar();
+            console.error(`${at} ${e.id}: wrote ${e.target} (${summary(e.segmentation, device)}) in ${e.seconds.toFixed(1)} s`);
           }
-          await refuseInputOverwrite([target, ...(probs === undefined ? [] : probFiles(join(probs, id)))], await inputsOf(dir), 'infer');
-          const c = await loadCase(dir);
-          const done = await segment(c, target, probs === undefined ? undefined : join(probs, c.id));
-          written++;
-          console.error(`case ${k + 1}/${dataset.length} ${c.id}: wrote ${target} (${done}) in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
-        } catch (e) {
-          // A lost device or a window too large for it would fail every later case too.
-          if (!(e instanceof Error) || e instanceof DeviceLostError || e instanceof LimitError) throw e;
-          failed.push(dir);
-          console.error(`case ${k + 1}/${dataset.length} ${dir}: failed: ${e.message}`);
-        }
-      }
+          if (e.kind === 'failed') {
+            endBar();
+            console.error(`${at} ${e.dir}: failed: ${e.error.message}`);
+          }
+        },
+      });
       const secs = ((performance.now() - t0) / 1000).toFixed(1);
-      console.error(`segmented ${written} of ${dataset.length} cases into ${out}${skipped ? ` (${skipped} already there, skipped)` : ''} in ${secs} s`);
-      if (failed.length) {
-        console.error(`${failed.length} case${failed.length > 1 ? 's' : ''} failed: ${failed.join(', ')}`);
+      console.error(`segmented ${r.written} of ${r.total} cases into ${out}${r.skipped ? ` (${r.skipped} already there, skipped)` : ''} in ${secs} s`);
+      if (r.failed.length) {
+        console.error(`${r.failed.length} case${r.failed.length > 1 ? 's' : ''} failed: ${r.failed.map((f) => f.dir).join(', ')}`);
         return 1;
       }
       return 0;
+    } catch (e) {
+      throw e instanceof LimitError ? windowAdvice(e, loaded, device, settings.window, settings.batchSize) : e;
     } finally {
       for (const l of loaded) l.model.dispose();
     }

@@ -1,5 +1,6 @@
 import { commands } from './commands.js';
 import { UsageError } from './args.js';
+import { OverwriteError } from '../data/errors.js';
 import { describeFailure } from './failure.js';
 
 function help(): string {
@@ -36,7 +37,8 @@ main(args.filter((a) => a !== '--verbose')).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof UsageError) {
+    // A wrong flag, or an output that names an input: the message is the remedy, exit status 2.
+    if (err instanceof UsageError || err instanceof OverwriteError) {
       console.error(err.message);
       if (verbose) console.error(err.stack);
       process.exitCode = 2;

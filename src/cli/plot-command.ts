@@ -3,11 +3,11 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, rmSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { renderSvg, trainingPanels } from '../train/curves.js';
 import { commitTemp, tempPathFor, writeOutputFile } from '../data/atomic-write.node.js';
 import { checkKnown, optFlag, optString, parseArgs, UsageError } from './args.js';
 import type { Command } from './commands.js';
-import { readLog, type StartLine, type StepLine, type ValLine } from '../train/run-log.node.js';
+import { HnfnetError } from '../tensor/errors.js';
+import { curvesSummary, runCurves } from '../train/run-curves.node.js';
 
 const USAGE = `hnfnet plot RUN [--out FILE.svg] [--no-png]
 
@@ -60,23 +60,15 @@ export const command: Command = {
     const run = a.positional[0];
     if (!run || a.positional.length > 1) throw new UsageError(`usage: ${USAGE}`);
     const logPath = (await stat(run).catch(() => null))?.isDirectory() ? join(run, 'log.jsonl') : run;
-    const bad: number[] = [];
-    const lines = await readLog(logPath, (n) => bad.push(n)).catch((e: NodeJS.ErrnoException) => {
+    const curves = await runCurves(logPath, run).catch((e: NodeJS.ErrnoException) => {
+      if (e instanceof HnfnetError) throw e;
       throw new UsageError(`hnfnet plot: cannot read ${logPath} (${e.code ?? e.message})`);
     });
+    const bad = curves.badLines;
     if (bad.length) console.error(`warning: ${logPath}: ${bad.length} line${bad.length > 1 ? 's are' : ' is'} not a log entry and left out of the plot (line${bad.length > 1 ? 's' : ''} ${bad.slice(0, 10).join(', ')}${bad.length > 10 ? ', …' : ''})`);
-    const steps = lines.filter((l): l is StepLine => l.type === 'step');
-    const vals = lines.filter((l): l is ValLine => l.type === 'val');
-    const start = lines.find((l): l is StartLine => l.type === 'start');
-    const spe = start?.steps_per_epoch;
-    const svg = renderSvg(trainingPanels({ steps, vals, ...(spe ? { stepsPerEpoch: spe } : {}) }), {
-      title: `${run}${start ? ` — ${start.model}, ${start.train_cases} training cases` : ''}`,
-      xLabel: spe ? 'epoch' : 'step',
-    });
     const out = optString(a, 'out') ?? join((await stat(run).catch(() => null))?.isDirectory() ? run : '.', 'curves.svg');
-    await writeOutputFile(out, svg);
-    const best = vals.reduce<ValLine | null>((b, v) => (!b || v.mean > b.mean ? v : b), null);
-    console.log(`wrote ${out} (${steps.length} steps, ${vals.length} validations${best ? `, best mean Dice ${best.mean.toFixed(4)} after epoch ${best.epoch}` : ''})`);
+    await writeOutputFile(out, curves.svg);
+    console.log(`wrote ${out} (${curvesSummary(curves)})`);
     if (!optFlag(a, 'no-png')) {
       const png = out.replace(/\.svg$/i, '') + '.png';
       // The converter writes a temp file (ending in .png: ImageMagick picks the format by it)

@@ -6,6 +6,7 @@ import { DEFAULT_TRAIN_CONFIG, overrideFromAssignment, resolveTrainConfig } from
 import { checkKnown, optFlag, optNumber, optString, parseArgs, UsageError, type ParsedArgs } from './args.js';
 import type { Command } from './commands.js';
 import { runTraining } from '../train/run.node.js';
+import { describeFsError } from '../data/atomic-write.node.js';
 
 const D = DEFAULT_TRAIN_CONFIG;
 const USAGE = `hnfnet train --out RUN (--data DIR | --data phantom:N | --phantoms N) [options]
@@ -138,8 +139,11 @@ export const command: Command = {
     const configPath = optString(a, 'config');
     let fileLayer: unknown;
     if (configPath !== undefined) {
+      const text = await readFile(configPath, 'utf8').catch((e: unknown) => {
+        throw new UsageError(`hnfnet train: --config ${configPath}: cannot read it (${describeFsError(e)})`);
+      });
       try {
-        fileLayer = JSON.parse(await readFile(configPath, 'utf8'));
+        fileLayer = JSON.parse(text);
       } catch (e) {
         throw new UsageError(`hnfnet train: --config ${configPath}: ${e instanceof Error ? e.message : String(e)}`);
       }

@@ -12,6 +12,7 @@ import {
   type BratsCase,
   type BratsNaming,
   type CaseEncodeOptions,
+  type CaseFileKind,
   type CaseReadOptions,
   type Modality,
 } from './brats-case.js';
@@ -50,6 +51,22 @@ export async function listFolder(dir: string): Promise<FolderEntry[]> {
       return { name: e.name, isFile: st?.isFile() ?? false, isDirectory: st?.isDirectory() ?? false };
     }),
   );
+}
+
+/** A file named as one of a case's (an image or the segmentation). */
+export interface CaseFileEntry {
+  path: string;
+  /** The case id its name gives. */
+  id: string;
+  kind: CaseFileKind;
+}
+
+/** The files of a folder that are named as a case's (its images and segmentation); links followed. */
+export async function listCaseFiles(dir: string): Promise<CaseFileEntry[]> {
+  return (await listFolder(dir)).flatMap((e) => {
+    const p = e.isFile ? parseCaseFileName(e.name) : null;
+    return p ? [{ path: join(dir, e.name), id: p.id, kind: p.kind }] : [];
+  });
 }
 
 /** Case folders of a data set: its subfolders that hold BraTS images, sorted by name. */

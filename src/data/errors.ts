@@ -19,6 +19,15 @@ export class DataError extends HnfnetError {
   }
 }
 
+/**
+ * An output that would replace one of the command's inputs (a case's image or ground truth, a
+ * weights file): refused before anything is written, because the input would be lost.
+ */
+export class OverwriteError extends HnfnetError {
+  override name = 'OverwriteError';
+  override readonly code = 'OVERWRITE';
+}
+
 /** Formats a number list as `[a, b, c]` for messages. */
 export function fmtList(values: ArrayLike<number>): string {
   return `[${Array.from(values).join(', ')}]`;

@@ -1,9 +1,10 @@
 /**
  * gzip for browsers and Node alike (fflate). fflate does not verify the gzip trailer, so a corrupt
  * stream can inflate "successfully" into wrong voxels; the CRC-32 and length check here turn that
- * into an error, as the format intends.
+ * into an error, as the format intends. Inflation is streamed, so that a bound (what a file's
+ * header says it needs) stops a decompression bomb before it fills memory.
  */
-import { gunzipSync, gzipSync } from 'fflate';
+import { Gunzip, gzipSync } from 'fflate';
 import { ArgumentError } from '../tensor/errors.js';
 
 /** Inflates a whole gzip member; throws an Error saying what is wrong. */
@@ -57,28 +58,88 @@ export function crc32(bytes: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-/** Inflates with fflate and checks the trailer's CRC-32 and length (mod 2^32). */
-export function gunzipChecked(bytes: Uint8Array): Uint8Array {
+/** The most bytes a stream may inflate to, and what the error says when it inflates to more. */
+export interface InflateBound {
+  maxBytes: number;
+  message: string;
+}
+
+export interface GunzipOptions {
+  /**
+   * Decides the bound from the first `headBytes` inflated bytes (a file header's worth); null
+   * means none. A stream shorter than that is not bounded (it is small).
+   */
+  bound?: (head: Uint8Array) => InflateBound | null;
+  /** Inflated bytes the bound is decided on; default 64 KiB. */
+  headBytes?: number;
+}
+
+/** Compressed bytes fed per step: deflate inflates at most ~1032×, so a step overshoots a bound by under 17 MB. */
+const PUSH_BYTES = 16 * 1024;
+
+/** Thrown from fflate's member callback to stop at the end of the first member. */
+const SECOND_MEMBER = Symbol('second gzip member');
+
+/**
+ * Inflates the first gzip member with fflate, stopping with an ArgumentError once the output
+ * passes `opts.bound`, and checks the trailer's CRC-32 and length (mod 2^32).
+ */
+export function gunzipChecked(bytes: Uint8Array, opts: GunzipOptions = {}): Uint8Array {
   if (!isGzip(bytes)) throw new ArgumentError('not gzip data (no 1f 8b magic)');
   if (bytes.length < 18) throw new ArgumentError(`gzip stream is truncated (${bytes.length} bytes, shorter than a gzip header and trailer)`);
-  let out: Uint8Array;
+  const headBytes = opts.headBytes ?? 64 * 1024;
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let bound: InflateBound | null = null;
+  let decided = opts.bound === undefined;
+  const stream = new Gunzip((chunk) => {
+    chunks.push(chunk);
+    total += chunk.length;
+    if (!decided && total >= headBytes) {
+      decided = true;
+      bound = opts.bound!(concat(chunks, headBytes));
+    }
+    // Checked per step, and the whole only assembled at the end: a header's claim alone allocates nothing.
+    if (bound && total > bound.maxBytes) throw new ArgumentError(bound.message);
+  });
+  let members = 1;
+  stream.onmember = () => {
+    members++;
+    throw SECOND_MEMBER;
+  };
   try {
-    out = gunzipSync(bytes);
+    for (let off = 0; off < bytes.length; off += PUSH_BYTES) stream.push(bytes.subarray(off, off + PUSH_BYTES), off + PUSH_BYTES >= bytes.length);
   } catch (e) {
-    throw new ArgumentError(`gzip stream is truncated or corrupt (${e instanceof Error ? e.message : String(e)})`);
+    if (e instanceof ArgumentError) throw e;
+    if (e !== SECOND_MEMBER) throw new ArgumentError(`gzip stream is truncated or corrupt (${e instanceof Error ? e.message : String(e)})`);
   }
+  const out = concat(chunks, total);
   const n = bytes.length;
   const wantCrc = (bytes[n - 8]! | (bytes[n - 7]! << 8) | (bytes[n - 6]! << 16) | (bytes[n - 5]! << 24)) >>> 0;
   const wantLen = (bytes[n - 4]! | (bytes[n - 3]! << 8) | (bytes[n - 2]! << 16) | (bytes[n - 1]! << 24)) >>> 0;
-  // fflate reads only the first member of a concatenated (multi-member) stream, as bgzip writes
-  // them; the trailer check then fails, and the message says which of the two it probably is.
-  const hint = laterMember(bytes) ? '; it seems to hold several gzip members (as bgzip writes), which only the Node reader supports' : '';
+  // Only the first member of a concatenated (multi-member) stream, as bgzip writes them, is
+  // read; the trailer check then fails, and the message says which of the two it probably is.
+  const hint = members > 1 || laterMember(bytes) ? '; it seems to hold several gzip members (as bgzip writes), which only the Node reader supports' : '';
   if (out.length >>> 0 !== wantLen) {
     throw new ArgumentError(`gzip stream is truncated or corrupt (inflated ${out.length} bytes, trailer says ${wantLen})${hint}`);
   }
   const got = crc32(out);
   if (got !== wantCrc) {
     throw new ArgumentError(`gzip stream is corrupt (CRC-32 of the inflated data is ${hex(got)}, trailer says ${hex(wantCrc)})${hint}`);
+  }
+  return out;
+}
+
+/** The first `take` bytes of `chunks` (all of them when fewer), in one buffer. */
+function concat(chunks: readonly Uint8Array[], take: number): Uint8Array {
+  if (chunks.length === 1 && chunks[0]!.length <= take) return chunks[0]!;
+  const out = new Uint8Array(Math.min(take, chunks.reduce((n, c) => n + c.length, 0)));
+  let off = 0;
+  for (const c of chunks) {
+    if (off >= out.length) break;
+    const part = c.subarray(0, out.length - off);
+    out.set(part, off);
+    off += part.length;
   }
   return out;
 }

@@ -5,9 +5,10 @@
  * Layout: a Volume's voxels are x-fastest over dims [X, Y, Z], which is the same memory as a
  * row-major [D, H, W] array with D = Z, H = Y, W = X; batches are [B, C, D, H, W].
  */
-export { DataError } from './errors.js';
+export { DataError, OverwriteError } from './errors.js';
 export { Rng, type RngState } from './rng.js';
-export { crc32, gunzipChecked, gzip, isGzip, type GunzipFn } from './gzip.js';
+export { crc32, gunzipChecked, gzip, isGzip, type GunzipFn, type GunzipOptions, type InflateBound } from './gzip.js';
+export { INFLATE_SLACK, gunzipNifti, niftiInflateBound } from './nifti-gzip.js';
 export type { Affine, DatatypeName, Dims3, NiftiExtensionInfo, NiftiGrid, NiftiHeaderInfo, Row4, Volume, VoxelArray } from './volume.js';
 export { affineDistance, sameDims, voxelCount, voxelIndex } from './volume.js';
 export {

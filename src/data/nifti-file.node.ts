@@ -6,29 +6,17 @@ import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { writeOutputFile } from './atomic-write.node.js';
 import { DataError } from './errors.js';
 import { isGzip } from './gzip.js';
-import { DATATYPES, parseNiftiHeader, type ParsedHeader } from './nifti-header.js';
+import { niftiInflateBound } from './nifti-gzip.js';
+import { parseNiftiHeader, type ParsedHeader } from './nifti-header.js';
 import { readNifti, type ReadNiftiOptions } from './nifti-read.js';
 import { encodeNifti, type EncodeNiftiOptions } from './nifti-write.js';
 import type { NiftiGrid, Volume } from './volume.js';
 import { ArgumentError } from '../tensor/errors.js';
 
-/** What a NIfTI stream may inflate to beyond what its header needs (writers add nothing there; room for odd ones). */
-const INFLATE_SLACK = 1 << 20;
-
 /** The first bytes of a gzip stream, inflated as far as they go (enough for a header). */
 function inflateHead(bytes: Uint8Array): Uint8Array {
   // A sync flush returns what the bytes at hand inflate to, without asking for the stream's end.
   return gunzipSync(bytes.subarray(0, 64 * 1024), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
-}
-
-/** The bytes the NIfTI header at the start of `head` says its file holds, or null when it is no NIfTI header. */
-function neededBytes(head: Uint8Array): number | null {
-  try {
-    const { header, grid, dataOffset } = parseNiftiHeader(head, 'gzip');
-    return dataOffset + grid.dims[0] * grid.dims[1] * grid.dims[2] * DATATYPES[header.datatype].bytes;
-  } catch {
-    return null;
-  }
 }
 
 /**
@@ -45,15 +33,13 @@ export function nodeGunzip(bytes: Uint8Array): Uint8Array {
   } catch (e) {
     throw fail(e);
   }
-  const need = neededBytes(head);
-  if (need === null) return head;
+  const bound = niftiInflateBound(head);
+  if (bound === null) return head;
   try {
     // Past the largest buffer the header promises more than any file holds; the reader says so.
-    return gunzipSync(bytes, { maxOutputLength: Math.min(need + INFLATE_SLACK, kMaxLength) });
+    return gunzipSync(bytes, { maxOutputLength: Math.min(bound.maxBytes, kMaxLength) });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new ArgumentError(`gzip stream inflates to more than the ${need} bytes its NIfTI header needs (damaged, or a decompression bomb); not read further`);
-    }
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new ArgumentError(bound.message);
     throw fail(e);
   }
 }

@@ -4,5 +4,5 @@ export * from './postprocess.js';
 export * from './keep-largest.js';
 export * from './keep-largest-decision.js';
 export { segmentCase, inferenceBox, DEFAULT_CROP, type SegmentOptions, type Segmentation } from './inferencer.js';
-export { fittingWindow, largestBufferBytes, shrinkNote, windowOptions, WINDOW_CHOICES, type BufferLimits, type WindowOption } from './window-fit.js';
+export { ensembleFittingWindow, fittingWindow, largestBufferBytes, shrinkNote, windowOptions, WINDOW_CHOICES, type BufferLimits, type WindowOption } from './window-fit.js';
 export { renderOverlay, LABEL_COLOURS, type OverlayFigure } from './overlay.js';

@@ -70,3 +70,12 @@ export function shrinkNote(wanted: WindowOption, used: number, limits: BufferLim
 function mib(bytes: number): string {
   return `${Math.round(bytes / 2 ** 20)} MiB`;
 }
+
+/**
+ * The largest window up to `wanted` that every model of an ensemble fits in (null if some model
+ * fits in none): what to suggest when a window was too large for the device.
+ */
+export function ensembleFittingWindow(configs: readonly ModelConfig[], limits: BufferLimits, wanted: number, batch = 1): number | null {
+  const fits = configs.map((cfg) => fittingWindow(windowOptions(cfg, limits, batch), wanted));
+  return fits.some((w) => w === null) ? null : Math.min(...(fits as number[]));
+}

@@ -1,6 +1,6 @@
 import { empty, type Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/scope.js';
-import { LimitError } from '../tensor/errors.js';
+import { InternalError, LimitError } from '../tensor/errors.js';
 import { fmt, numel } from '../tensor/shape.js';
 import { bindingElems } from '../tensor/chunks.js';
 
@@ -57,7 +57,7 @@ export function allFit(...ts: Tensor[]): boolean {
 export function splitLeading(op: string, y: Tensor, operands: readonly Tensor[], leaf: (yPart: Tensor, ops: Tensor[]) => void): void {
   const m = bindingElems(y.device);
   for (const o of operands) {
-    if (o.rank !== y.rank) throw new Error(`internal: ${op} operand ${fmt(o.shape)} and output ${fmt(y.shape)} differ in rank`);
+    if (o.rank !== y.rank) throw new InternalError(`${op}: operand ${fmt(o.shape)} and output ${fmt(y.shape)} differ in rank`);
   }
   const withAxis = (shape: readonly number[], k: number, v: number): number[] => shape.map((d, i) => (i === k ? v : d));
   const rec = (yShape: readonly number[], yStart: number, ops: readonly Tensor[], k: number): void => {

@@ -2,6 +2,7 @@ import type { BufferArg, Device } from './device.js';
 import type { KernelDef, UniformValues } from './kernel.js';
 import type { Tensor } from './tensor.js';
 import { fmt } from './shape.js';
+import { InternalError } from './errors.js';
 
 /**
  * Binding in ranges. A tensor is one buffer of up to maxBufferSize bytes; a kernel binds a
@@ -39,7 +40,7 @@ export function dispatchElementwise(def: KernelDef, inputs: readonly Tensor[], o
   const device = all[0]!.device;
   const n = all[0]!.size;
   for (const t of outputs) {
-    if (t.size !== n) throw new Error(`${def.name}: elementwise bindings of ${n} and ${t.size} elements (${fmt(t.shape)})`);
+    if (t.size !== n) throw new InternalError(`${def.name}: elementwise bindings of ${n} and ${t.size} elements (${fmt(t.shape)})`);
   }
   const bind = (t: Tensor, start: number, count: number): BufferArg => (t.size === n ? rangeArg(t, start, count) : rangeArg(t, 0, t.size));
   const ranges = n * 4 <= device.limits.maxStorageBufferBindingSize ? [[0, n] as [number, number]] : elementRanges(device, n);

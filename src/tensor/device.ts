@@ -1,5 +1,5 @@
 import { BufferPool, type PoolStats } from './pool.js';
-import { ArgumentError, DeviceLostError, GPUOpError, LimitError } from './errors.js';
+import { ArgumentError, DeviceLostError, GPUOpError, InternalError, LimitError } from './errors.js';
 import { findGPU, requestAdapter } from './gpu.js';
 import { TRUSTED_KERNEL_TOGGLES, mergeToggles, noToggles, parseToggles, type DawnToggles } from './dawn-toggles.js';
 import { kernelKey, packUniforms, uniformLayout, workgroupDims, type KernelDef, type UniformValues } from './kernel.js';
@@ -361,7 +361,7 @@ export class Device {
         throw new LimitError(`${def.name} (${args.label}): a binding of ${size} bytes exceeds maxStorageBufferBindingSize (${this.limits.maxStorageBufferBindingSize})`);
       }
       if (offset % this.limits.minStorageBufferOffsetAlignment !== 0) {
-        throw new Error(`${def.name} (${args.label}): binding offset ${offset} is not a multiple of minStorageBufferOffsetAlignment (${this.limits.minStorageBufferOffsetAlignment})`);
+        throw new InternalError(`${def.name} (${args.label}): binding offset ${offset} is not a multiple of minStorageBufferOffsetAlignment (${this.limits.minStorageBufferOffsetAlignment})`);
       }
       entries.push({ binding: slot++, resource: { buffer: b.buffer, offset, size: Math.max(4, Math.ceil(size / 4) * 4) } });
     }

@@ -21,6 +21,7 @@ import { resolveTrainConfig } from '../../src/train/config.js';
 import { loadModelFromWeights, saveWeights } from '../../src/hnfnet/weights.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/nn/safetensors.js';
 import { parseLog } from '../../src/train/run-log.node.js';
+import { runCurves } from '../../src/train/run-curves.node.js';
 import { nodeGunzip } from '../../src/data/nifti-file.node.js';
 import { readNifti } from '../../src/data/nifti-read.js';
 import { buildNifti, REPO_ROOT } from '../data/helpers.js';
@@ -151,6 +152,13 @@ describe('damaged or wrong weights files are refused at load', () => {
     writeFileSync(state, encodeSafetensors(new Map(), { format: 'hnfnet-adam' }));
     await expect(infer.run(['--model', state, '--case', caseDir, '--out', join(dir, 'f.nii.gz')])).rejects.toThrow(/is a training state .* not model weights; the weights are in .*last\.safetensors/);
   });
+
+  it('start --model with a folder names it, before any data or device work', () => {
+    const r = cli(['start', '--quick', '--out', join(dir, 'start-folder'), '--model', dir], 60_000);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toContain(`hnfnet: ${dir}: cannot read the weights file (EISDIR, it is a folder) [DATA]`);
+    expect(r.stderr).not.toMatch(/phantom|WebGPU adapter/);
+  }, 120_000);
 });
 
 describe('--skip-existing', () => {
@@ -244,5 +252,11 @@ describe('readers: fall-backs said and consistent, sizes bounded', () => {
     const lines = parseLog('{"type":"step","step":1}\nnot json\n{"no":"type"}\n{"type":"step","step":2}\n{"type":"st', (n) => bad.push(n));
     expect(lines.map((l) => l.step)).toEqual([1, 2]);
     expect(bad).toEqual([2, 3]);
+  });
+
+  it('a file without a single log entry is refused for plotting, not drawn as an empty plot', async () => {
+    const notLog = join(dir, 'notes.txt');
+    writeFileSync(notLog, 'these are notes\nnot a log\n');
+    await expect(runCurves(notLog, 'x')).rejects.toThrow(`${notLog}: holds no log entries (2 lines that are not entries); a run's log is RUN/log.jsonl`);
   });
 });

@@ -221,3 +221,36 @@ describe('gzip members', () => {
     expect(() => readNifti(two, { name: 'bgzip.nii.gz' })).toThrow(/^bgzip\.nii\.gz: gzip stream is (truncated or )?corrupt .*several gzip members \(as bgzip writes\), which only the Node reader supports/);
   });
 });
+
+describe('the browser reader bounds inflation by the header, as the Node reader does', () => {
+  const header = (dim: number[]) => buildNifti({ dim, datatype: 2, bitpix: 8, data: new Uint8Array(dim.slice(1, 4).reduce((a, b) => a * b, 1)) });
+
+  it('a small gzip that inflates far beyond what its header needs is refused, naming the file and the limit', () => {
+    const file = header([3, 4, 4, 4]);
+    // 64 MiB of zeros after a 416-byte file: ~64 KiB compressed.
+    const bomb = gzipSync(new Uint8Array([...file, ...new Uint8Array(64 << 20)]));
+    expect(bomb.length).toBeLessThan(1 << 20);
+    const want = /^bomb\.nii\.gz: gzip stream inflates to more than the 416 bytes its NIfTI header needs \(damaged, or a decompression bomb\); not read further$/;
+    expect(() => readNifti(bomb, { name: 'bomb.nii.gz' })).toThrow(want);
+    expect(() => readNifti(bomb, { name: 'bomb.nii.gz', gunzip: nodeGunzip })).toThrow(want);
+    // Within the slack (1 MiB) it reads: writers may pad.
+    expect(readNifti(gzipSync(new Uint8Array([...file, ...new Uint8Array(1000)])), { name: 'pad.nii.gz' }).dims).toEqual([4, 4, 4]);
+  });
+
+  it('a file larger than the head and the inflation steps reads exactly; a bound applies to plain gzip too', () => {
+    const dims = [3, 120, 100, 30];
+    // An LCG's high bytes: incompressible enough that the stream spans many inflation steps.
+    let x = 1;
+    const data = Uint8Array.from({ length: 120 * 100 * 30 }, () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24);
+    const file = buildNifti({ dim: dims, datatype: 2, bitpix: 8, data });
+    const gz = gzipSync(file);
+    expect(gz.length).toBeGreaterThan(3 * 16 * 1024);
+    expect(Array.from(gunzipChecked(gz))).toEqual(Array.from(file));
+    const v = readNifti(gz, { name: 'big.nii.gz' });
+    expect(v.dims).toEqual([120, 100, 30]);
+    expect(v.data.every((x, i) => x === data[i])).toBe(true);
+    const bound = { maxBytes: 1000, message: 'too big for 1000 bytes' };
+    expect(() => gunzipChecked(gz, { bound: () => bound, headBytes: 10 })).toThrow('too big for 1000 bytes');
+    expect(gunzipChecked(gz, { bound: () => null }).length).toBe(file.length);
+  });
+});

@@ -1,7 +1,7 @@
 /** Checks on a command's outputs: never one of its inputs, and "already there" only when complete. */
 import { stat } from 'node:fs/promises';
-import { readNiftiFile, readNiftiHeaderFile } from '../data/nifti-file.node.js';
-import { UsageError } from './args.js';
+import { OverwriteError } from './errors.js';
+import { readNiftiFile, readNiftiHeaderFile } from './nifti-file.node.js';
 
 async function identity(path: string): Promise<string | null> {
   const s = await stat(path).catch(() => null);
@@ -9,10 +9,11 @@ async function identity(path: string): Promise<string | null> {
 }
 
 /**
- * Throws when an output would replace one of the inputs. Files are compared by device and inode,
- * so another spelling of the path, a symbolic link or a hard link to an input is caught too.
+ * Throws an OverwriteError when an output would replace one of the inputs. Files are compared by
+ * device and inode, so another spelling of the path, a symbolic link or a hard link to an input is
+ * caught too. `who` (say "hnfnet infer") starts the message.
  */
-export async function refuseInputOverwrite(outputs: readonly string[], inputs: readonly string[], command: string): Promise<void> {
+export async function refuseInputOverwrite(outputs: readonly string[], inputs: readonly string[], who?: string): Promise<void> {
   const ids = new Map<string, string>();
   for (const p of inputs) {
     const id = await identity(p);
@@ -22,7 +23,7 @@ export async function refuseInputOverwrite(outputs: readonly string[], inputs: r
     const id = await identity(out);
     const input = id === null ? undefined : ids.get(id);
     if (input !== undefined) {
-      throw new UsageError(`hnfnet ${command}: the output ${out} is the input ${input}; writing it would destroy that input. Choose another output name.`);
+      throw new OverwriteError(`${who ? `${who}: ` : ''}the output ${out} is the input ${input}; writing it would destroy that input. Choose another output name.`);
     }
   }
 }
