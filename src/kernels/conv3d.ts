@@ -6,6 +6,7 @@ import { sum } from './reduce.js';
 import { convGeometry, convGeometryOf, type Conv3dKernelOptions, type ConvGeometry } from './conv3d-geometry.js';
 import { convBlocks, splitForward, splitInputGrad, splitWeightGrad, type ConvPasses } from './conv3d-split.js';
 import { directForward, directInputGrad, directKernels, directWeightGrad } from './conv3d-direct.js';
+import { GEMM_PASSES, gemmWarmupKernels } from './conv3d-gemm.js';
 import { CPU_TILES, GPU_TILES, tiledFits, tiledForward, tiledInputGrad, tiledKernels, tiledWeightGrad, tilesFor, type ConvTiles } from './conv3d-tiled.js';
 
 export { convGeometry, convGeometryOf, convFlops, type Conv3dKernelOptions, type Conv3dVariant, type ConvGeometry } from './conv3d-geometry.js';
@@ -26,6 +27,7 @@ const tiled = (tiles: ConvTiles): ConvImpl => ({
 function tilesOf(device: Device, opts: Conv3dKernelOptions): ConvTiles | null {
   switch (opts.variant ?? 'auto') {
     case 'direct':
+    case 'gemm':
       return null;
     case 'cpu':
       return CPU_TILES;
@@ -36,10 +38,13 @@ function tilesOf(device: Device, opts: Conv3dKernelOptions): ConvTiles | null {
   }
 }
 
-/** The passes for x's device; beyond one storage binding, by blocks (conv3d-split.ts). */
-function implFor(x: Tensor, g: ConvGeometry, opts: Conv3dKernelOptions): ConvImpl {
+/**
+ * The passes for x's device; beyond one storage binding, by blocks (conv3d-split.ts).
+ * @internal (conv3d-fused.ts runs them too)
+ */
+export function implFor(x: Tensor, g: ConvGeometry, opts: Conv3dKernelOptions): ConvImpl {
   const tiles = tilesOf(x.device, opts);
-  const impl = tiles ? tiled(tiles) : direct;
+  const impl = opts.variant === 'gemm' ? GEMM_PASSES : tiles ? tiled(tiles) : direct;
   const blocks = convBlocks(g, x.device, tiles);
   if (!blocks) return impl;
   return {
@@ -60,6 +65,7 @@ export function conv3dKernels(
   opts: Conv3dKernelOptions & { bias?: boolean } = {},
 ): KernelDef[] {
   const g = convGeometryOf(xShape, wShape, opts.bias ? [wShape[0]!] : null, opts);
+  if (opts.variant === 'gemm') return gemmWarmupKernels(g, device);
   const tiles = tilesOf(device, opts);
   const fits = tiles ? tiledFits(g, tiles, device) : null;
   return tiles && fits?.forward && fits.inputGrad && fits.weightGrad ? tiledKernels(g, tiles) : directKernels();
