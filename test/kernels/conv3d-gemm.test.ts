@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { backward, conv3d, conv3dBiasRelu, convGeometry, Device, relu, tensor, type Conv3dVariant, type Tensor } from '../../src/index.js';
+import { backward, conv3d, conv3dBiasRelu, conv3dKernels, convGeometry, Device, relu, tensor, type Conv3dVariant, type Tensor } from '../../src/index.js';
 import { GEMM_TILES, checkGemmTiles, dgradPhases, gemmFits, gemmPasses, wgradChunks, type GemmTiles } from '../../src/kernels/conv3d-gemm.js';
 import { convBlocks } from '../../src/kernels/conv3d-split.js';
 import { expectClose, getDevice, gradCheck, randArray } from '../helpers.js';
@@ -137,6 +137,12 @@ describe('conv3d gemm variant', () => {
     expect(macs).toBeLessThan(1.5 * exact);
     expect(ph.reduce((s, [z, y, x]) => s + z.count * y.count * x.count, 0)).toBe(8 * 6 * 7);
     [x, w].forEach((v) => v.dispose());
+  });
+
+  it('lists its kernels for warm-up', () => {
+    const names = conv3dKernels(device, [1, 3, 5, 6, 7], [4, 3, 3, 3, 3], { stride: 2, padding: 1, bias: true, variant: 'gemm' }).map((d) => d.name);
+    expect(names).toEqual(expect.arrayContaining(['conv3d_gemm_fwd_bias_64x64x16_4x4', 'conv3d_gemm_dgrad_64x64x16_4x4', 'conv3d_gemm_wgrad_64x64x16_4x4']));
+    expect(names.filter((n) => n.includes('direct'))).toEqual([]);
   });
 
   it('checks its tiling and the device limits', () => {
