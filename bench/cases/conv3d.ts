@@ -1,6 +1,7 @@
 import type { BenchCase, BenchContext } from '../types.js';
 import { conv3d, convFlops, convGeometry, noGrad, tensor, type Tensor } from '../../src/index.js';
 import { tiledInputGrad, tiledWeightGrad, tilesFor } from '../../src/kernels/conv3d-tiled.js';
+import { GEMM_PASSES } from '../../src/kernels/conv3d-gemm.js';
 import { BWD, FWD, K, PAD, bwdName, fwdFlops, fwdName, keep, values, type Workload } from '../conv3d-workloads.js';
 
 /**
@@ -24,20 +25,24 @@ function operands(w: Workload, ctx: BenchContext): Operands {
   };
 }
 
-function forward(w: Workload): BenchCase {
+/** Rows for today's default kernels ('auto') and, beside them, the implicit-GEMM variant. */
+type Variant = 'auto' | 'gemm';
+const implName = (v: Variant): string => (v === 'auto' ? 'hnfnet' : 'hnfnet gemm');
+
+function forward(w: Workload, variant: Variant): BenchCase {
   return {
     name: fwdName(w),
-    impl: 'hnfnet',
+    impl: implName(variant),
     flops: fwdFlops(w),
     timing: 'gpu',
     async setup(ctx) {
       const { x, w: wt, b } = operands(w, ctx);
       // Compile and warm outside the timed runs.
-      noGrad(() => conv3d(x, wt, b, { stride: w.stride, padding: PAD })).dispose();
+      noGrad(() => conv3d(x, wt, b, { stride: w.stride, padding: PAD, variant })).dispose();
       await ctx.device.sync();
       return {
         run() {
-          noGrad(() => conv3d(x, wt, b, { stride: w.stride, padding: PAD })).dispose();
+          noGrad(() => conv3d(x, wt, b, { stride: w.stride, padding: PAD, variant })).dispose();
         },
         dispose() {
           [x, wt, b].forEach((t) => t.dispose());
@@ -47,10 +52,10 @@ function forward(w: Workload): BenchCase {
   };
 }
 
-function backward(w: Workload): BenchCase {
+function backward(w: Workload, variant: Variant): BenchCase {
   return {
     name: bwdName(w),
-    impl: 'hnfnet',
+    impl: implName(variant),
     flops: 2 * fwdFlops(w),
     timing: 'gpu',
     async setup(ctx) {
@@ -60,10 +65,16 @@ function backward(w: Workload): BenchCase {
       const gy = tensor(values(w.cout * g.out[0] * g.out[1] * g.out[2], 14, 1), [1, w.cout, ...g.out], { device: ctx.device });
       // The same two passes conv3d's backward runs, without the autograd bookkeeping around them.
       const tiles = tilesFor(ctx.device);
-      const step = (): void => {
-        tiledInputGrad(gy, wt, g, tiles).dispose();
-        tiledWeightGrad(x, gy, g, tiles).dispose();
-      };
+      const step =
+        variant === 'gemm'
+          ? (): void => {
+              GEMM_PASSES.inputGrad(gy, wt, g).dispose();
+              GEMM_PASSES.weightGrad(x, gy, g).dispose();
+            }
+          : (): void => {
+              tiledInputGrad(gy, wt, g, tiles).dispose();
+              tiledWeightGrad(x, gy, g, tiles).dispose();
+            };
       step();
       await ctx.device.sync();
       return {
@@ -76,4 +87,8 @@ function backward(w: Workload): BenchCase {
   };
 }
 
-export const cases: BenchCase[] = [...FWD.filter(keep).map(forward), ...BWD.filter(keep).map(backward)];
+const variants: Variant[] = ['auto', 'gemm'];
+export const cases: BenchCase[] = [
+  ...FWD.filter(keep).flatMap((w) => variants.map((v) => forward(w, v))),
+  ...BWD.filter(keep).flatMap((w) => variants.map((v) => backward(w, v))),
+];

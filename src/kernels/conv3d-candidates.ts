@@ -6,7 +6,8 @@ import { shapeClass } from '../tensor/tune-key.js';
 import type { ConvGeometry } from './conv3d-geometry.js';
 import type { ConvPasses } from './conv3d-split.js';
 import { directForward, directInputGrad, directKernels, directWeightGrad } from './conv3d-direct.js';
-import { CPU_TILES, GPU_TILES, tiledFits, tiledForward, tiledInputGrad, tiledKernels, tiledWeightGrad, type ConvPassName, type ConvTiles } from './conv3d-tiled.js';
+import { CPU_TILES, GPU_TILES, isCpuAdapter, tiledFits, tiledForward, tiledInputGrad, tiledKernels, tiledWeightGrad, type ConvPassName, type ConvTiles } from './conv3d-tiled.js';
+import { GEMM_TILES, gemmFits, gemmKernels, gemmPasses, type GemmTiles } from './conv3d-gemm.js';
 import { shippedDefault } from './tune-defaults.js';
 
 /** Which passes of a candidate can run geometry g on this device (binding limits, shape constraints). */
@@ -41,10 +42,25 @@ export function tiledCandidate(name: string, tiles: ConvTiles): ConvCandidate {
   };
 }
 
+const NONE: PassFits = { forward: false, inputGrad: false, weightGrad: false };
+
+/**
+ * The implicit GEMM with workgroup tiles (conv3d-gemm.ts), for GPUs. Not a candidate on CPU
+ * adapters: there workgroup memory costs about as much as storage (conv3d-tiled.ts) and one
+ * GEMM kernel takes ~50 s to compile on lavapipe, more than a tuning budget.
+ */
+export function gemmCandidate(name: string, tiles: GemmTiles): ConvCandidate {
+  return {
+    name,
+    passes: gemmPasses(tiles),
+    fits: (g, device) => (isCpuAdapter(device) ? NONE : gemmFits(g, device, tiles)),
+    kernels: () => gemmKernels(tiles),
+  };
+}
+
 /**
  * Every conv3d variant the tuner measures; a new one is one more line here (its name must
- * be unique; the shipped defaults in tune-defaults.ts stay today's tilings), e.g. an
- * implicit GEMM: `{ name: 'gemm', passes: GEMM_PASSES, fits: (g, d) => gemmFits(g, d) }`. The extra
+ * be unique; the shipped defaults in tune-defaults.ts stay today's tilings). The extra
  * tilings fill the template's other corners: 8 voxels × 8 channels (more channel reuse of
  * each input vec4), and wider workgroups of the CPU and GPU tilings (fewer, larger tasks on
  * a CPU adapter; more warps per channel group on a GPU). The direct kernels are last: on
@@ -56,6 +72,9 @@ export const CONV3D_CANDIDATES: readonly ConvCandidate[] = [
   tiledCandidate('tiled-8x8', { tw: 8, tc4: 2, wtc4: 2, wg: 64, lanes: 8192 }),
   tiledCandidate('tiled-cpu-wg128', { ...CPU_TILES, wg: 128 }),
   tiledCandidate('tiled-gpu-wg256', { ...GPU_TILES, wg: 256 }),
+  gemmCandidate('gemm-64x64', GEMM_TILES.t64x64),
+  gemmCandidate('gemm-64x32', GEMM_TILES.t64x32),
+  gemmCandidate('gemm-32x32', GEMM_TILES.t32x32),
   DIRECT,
 ];
 

@@ -13,12 +13,13 @@ export interface Conv3dKernelOptions {
   /**
    * Which kernels to run: 'auto' (default) picks the tiling for the adapter; 'cpu' and
    * 'gpu' force one tiling (tests run both on any adapter); 'direct' runs the plain
-   * one-output-per-invocation reference kernels.
+   * one-output-per-invocation reference kernels; 'gemm' the implicit-GEMM kernels with
+   * workgroup-shared tiles (conv3d-gemm.ts), shaped for GPUs.
    */
   variant?: Conv3dVariant;
 }
 
-export type Conv3dVariant = 'auto' | 'cpu' | 'gpu' | 'direct';
+export type Conv3dVariant = 'auto' | 'cpu' | 'gpu' | 'direct' | 'gemm';
 
 /** Everything about one convolution that depends only on shapes and attributes. */
 export interface ConvGeometry {

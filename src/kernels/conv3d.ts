@@ -8,6 +8,7 @@ import { convBlocks, splitForward, splitInputGrad, splitWeightGrad, type ConvPas
 import { directForward, directInputGrad, directKernels, directWeightGrad } from './conv3d-direct.js';
 import { CPU_TILES, GPU_TILES, tiledFits, tiledKernels, tilesFor, type ConvPassName, type ConvTiles } from './conv3d-tiled.js';
 import { convRequest, DIRECT, tiledCandidate, type ConvCandidate } from './conv3d-candidates.js';
+import { GEMM_PASSES, gemmWarmupKernels } from './conv3d-gemm.js';
 
 export { convGeometry, convGeometryOf, convFlops, type Conv3dKernelOptions, type Conv3dVariant, type ConvGeometry } from './conv3d-geometry.js';
 export { CPU_TILES, GPU_TILES, isCpuAdapter, type ConvTiles, type ConvPassName } from './conv3d-tiled.js';
@@ -41,6 +42,7 @@ const tuned: ConvImpl = {
 function forcedTiles(opts: Conv3dKernelOptions): ConvTiles | null | undefined {
   switch (opts.variant ?? 'auto') {
     case 'direct':
+    case 'gemm':
       return null;
     case 'cpu':
       return CPU_TILES;
@@ -55,10 +57,11 @@ function forcedTiles(opts: Conv3dKernelOptions): ConvTiles | null | undefined {
  * The passes for x's device; beyond one storage binding, by blocks (conv3d-split.ts). The
  * blocks are sized for the shipped default's copies, as before tuning; within a block the
  * tuner chooses among the candidates that fit it.
+ * @internal (conv3d-fused.ts runs them too)
  */
-function implFor(x: Tensor, g: ConvGeometry, opts: Conv3dKernelOptions): ConvImpl {
+export function implFor(x: Tensor, g: ConvGeometry, opts: Conv3dKernelOptions): ConvImpl {
   const f = forcedTiles(opts);
-  const impl = f === undefined ? tuned : forced(f);
+  const impl = opts.variant === 'gemm' ? GEMM_PASSES : f === undefined ? tuned : forced(f);
   const blocks = convBlocks(g, x.device, f === undefined ? tilesFor(x.device) : f);
   if (!blocks) return impl;
   return {
@@ -81,6 +84,7 @@ export function conv3dKernels(
   opts: Conv3dKernelOptions & { bias?: boolean } = {},
 ): KernelDef[] {
   const g = convGeometryOf(xShape, wShape, opts.bias ? [wShape[0]!] : null, opts);
+  if (opts.variant === 'gemm') return gemmWarmupKernels(g, device);
   const f = forcedTiles(opts);
   if (f !== undefined) {
     const fits = f ? tiledFits(g, f, device) : null;

@@ -5,6 +5,7 @@ export * from './softmax.js';
 export * from './matmul.js';
 export * from './concat.js';
 export * from './conv3d.js';
+export * from './conv3d-fused.js';
 export * from './interpolate.js';
 export * from './pool.js';
 export * from './instance-norm.js';
