@@ -160,12 +160,13 @@ export class NiivueView implements CaseView {
         }
         if (this.viewed !== c) return;
         const nv = this.niivue;
-        if (what.base || what.overlay) {
-          // NiiVue draws volumes[0] as the image and every later one over it.
-          while (nv.volumes.length) nv.removeVolumeByIndex(0);
-          if (this.base) nv.addVolume(this.base);
-          if (this.overlay) nv.addVolume(this.overlay);
-        }
+        // NiiVue draws volumes[0] as the image and every later one over it. A new overlay
+        // alone leaves the image in place: re-adding it would upload it and, for the 3D
+        // render, recompute its gradients (seconds for a BraTS volume on a software GL).
+        if (what.base) while (nv.volumes.length) nv.removeVolumeByIndex(0);
+        else if (what.overlay) while (nv.volumes.length > 1) nv.removeVolumeByIndex(nv.volumes.length - 1);
+        if (what.base && this.base) nv.addVolume(this.base);
+        if ((what.base || what.overlay) && this.overlay) nv.addVolume(this.overlay);
         if (this.overlay) nv.setOpacity(1, this.opacity);
         nv.drawScene();
       })

@@ -184,19 +184,25 @@ describe.skipIf(missing !== null)(`demo in headless Chromium${missing ? ` (skipp
       await page.waitForFunction((want: string) => (document.querySelector('.hnf-step')?.textContent ?? '').includes(want), `${id}: 240×240×155`, { timeout: 120_000 });
       const t0 = performance.now();
       const result = await page.evaluate(async () => {
-        const r = await (window as unknown as { hnfnetSegmenter: { segment(): Promise<{ dice: Record<string, number> | null; windows: number; window: number } | null> } }).hnfnetSegmenter.segment();
-        return r && { dice: r.dice, windows: r.windows, window: r.window };
+        const r = await (window as unknown as { hnfnetSegmenter: { segment(): Promise<{ dice: Record<string, number> | null; windows: number; window: number; labels: Uint8Array } | null> } }).hnfnetSegmenter.segment();
+        const counts: Record<string, number> = {};
+        for (const l of r?.labels ?? []) counts[l] = (counts[l] ?? 0) + 1;
+        return r && { dice: r.dice, windows: r.windows, window: r.window, counts };
       });
       const ms = performance.now() - t0;
+      // NiiVue takes the prediction over after segment() resolves; on SwiftShader's software GL
+      // that keeps the page busy for tens of seconds (a real GPU takes milliseconds), so wait for it first.
+      const shown = await niivueState(page);
       expect(result, (await page.locator('[role=status]').textContent()) ?? '').not.toBeNull();
       console.log(`demo, real case ${id}: ${result!.windows} windows of ${result!.window}³ in ${(ms / 1000).toFixed(1)} s in Chromium; Dice ${JSON.stringify(result!.dice)}`);
       expect(result!.window).toBe(128);
       // The case's FLAIR and the prediction, in NiiVue on the case's grid.
-      const shown = await niivueState(page);
       expect(shown.volumes.map((v) => [v.name, v.dims])).toEqual([
         [`${id}_FLAIR.nii`, [240, 240, 155]],
         [`${id}_labels.nii`, [240, 240, 155]],
       ]);
+      expect(await page.locator('select[aria-label="overlay"]').inputValue()).toBe('prediction');
+      expect(shown.volumes[1]!.counts).toEqual(result!.counts);
       expect(result!.dice!.WT).toBeGreaterThan(DEMO_FLOOR.WT);
       expect(result!.dice!.TC).toBeGreaterThan(DEMO_FLOOR.TC);
       expect(result!.dice!.ET).toBeGreaterThan(DEMO_FLOOR.ET);
