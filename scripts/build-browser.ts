@@ -6,7 +6,7 @@
  * silently stubs them would only fail later, in a user's browser.
  */
 import { builtinModules } from 'node:module';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -18,6 +18,11 @@ export const LIBRARY_OUTFILE = path.join(ROOT, 'dist/hnfnet.browser.js');
 /** The embeddable demo: `mountSegmenter` for other pages (see README, "Demo"). */
 export const SEGMENTER_ENTRY = path.join(ROOT, 'web/segmenter.ts');
 export const SEGMENTER_OUTFILE = path.join(ROOT, 'dist/hnfnet-segmenter.js');
+/**
+ * Where the segmenter's split-off parts go, beside it: the NiiVue viewer (web/niivue-view.ts),
+ * which mountSegmenter imports only when it shows a case, and the code both share.
+ */
+export const SEGMENTER_CHUNKS = 'hnfnet-segmenter-parts';
 
 const NODE_BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 /** Packages that only work in Node: Dawn's bindings and the native CPU peers of the bench. */
@@ -78,6 +83,22 @@ export const nodeFreePlugin: esbuild.Plugin = {
   },
 };
 
+/**
+ * NiiVue's zarr reader (zarrita) imports numcodecs' blosc, lz4 and zstd codecs on demand: 1.3 MiB
+ * of WebAssembly for OME-Zarr volumes, which the segmenter never opens (it hands NiiVue NIfTI
+ * bytes). They are replaced by a module that fails with a clear error, should one ever be asked for.
+ */
+export const unusedCodecsPlugin: esbuild.Plugin = {
+  name: 'hnfnet-unused-codecs',
+  setup(build) {
+    build.onResolve({ filter: /^numcodecs(\/|$)/ }, (args) => ({ path: args.path, namespace: 'hnfnet-unused' }));
+    build.onLoad({ filter: /.*/, namespace: 'hnfnet-unused' }, (args) => ({
+      contents: `throw new Error(${JSON.stringify(`not implemented: ${args.path} (zarr compression) is left out of hnfnet's browser bundles; the segmenter's viewer reads NIfTI only`)});`,
+      loader: 'js',
+    }));
+  },
+};
+
 export interface BundleOptions {
   /** Where to write it; without one, the bundle stays in memory. */
   outfile?: string;
@@ -87,18 +108,28 @@ export interface BundleOptions {
    * 'external': a `.js.map` beside the outfile, with the sources inlined (the published bundles).
    */
   sourcemap?: boolean | 'external';
+  /**
+   * Split dynamic imports into files of their own under this folder (beside the entry), so that
+   * they load only when asked for; without it they are inlined into the one file.
+   */
+  chunks?: string;
 }
 
 export interface Bundle {
+  /** The entry's JavaScript. */
   code: string;
+  /** Every JavaScript file written, by path relative to the entry's folder (the entry's own name included). */
+  files: Map<string, string>;
   /** Source files in the bundle, relative to the repository root. */
   inputs: string[];
 }
 
 /** Bundles one entry as an ES module for browsers. */
 export async function bundleForBrowser(entry: string, opts: BundleOptions = {}): Promise<Bundle> {
+  const outdir = opts.outfile ? path.dirname(opts.outfile) : path.join(ROOT, 'dist/.mem');
+  const name = path.basename(opts.outfile ?? entry).replace(/\.[cm]?[jt]s$/, '');
   const result = await esbuild.build({
-    entryPoints: [entry],
+    entryPoints: [{ in: entry, out: name }],
     bundle: true,
     format: 'esm',
     platform: 'browser',
@@ -111,16 +142,23 @@ export async function bundleForBrowser(entry: string, opts: BundleOptions = {}):
     sourcemap: opts.sourcemap === 'external' ? 'external' : opts.sourcemap ? 'inline' : false,
     logLevel: 'silent',
     absWorkingDir: ROOT,
-    plugins: [nodeFreePlugin],
-    ...(opts.outfile ? { outfile: opts.outfile } : { outdir: path.join(ROOT, 'dist/.mem') }),
+    plugins: [nodeFreePlugin, unusedCodecsPlugin],
+    outdir,
+    ...(opts.chunks ? { splitting: true, chunkNames: `${opts.chunks}/[name]-[hash]` } : {}),
   });
-  const out = result.outputFiles.find((f) => f.path.endsWith('.js'));
-  if (!out) throw new Error(`esbuild produced no JavaScript for ${entry}`);
+  const files = new Map<string, string>();
+  for (const f of result.outputFiles) if (f.path.endsWith('.js')) files.set(path.relative(outdir, f.path).split(path.sep).join('/'), f.text);
+  const code = files.get(`${name}.js`);
+  if (code === undefined) throw new Error(`esbuild produced no JavaScript for ${entry}`);
   if (opts.outfile) {
+    if (opts.chunks) await rm(path.join(outdir, opts.chunks), { recursive: true, force: true });
     // Atomic, so that a build cut off midway leaves no half bundle for the tests to load.
-    for (const f of result.outputFiles) await writeOutputFile(f.path, f.contents);
+    for (const f of result.outputFiles) {
+      await mkdir(path.dirname(f.path), { recursive: true });
+      await writeOutputFile(f.path, f.contents);
+    }
   }
-  return { code: out.text, inputs: Object.keys(result.metafile.inputs) };
+  return { code, files, inputs: Object.keys(result.metafile.inputs) };
 }
 
 /** The library bundle (dist/hnfnet.browser.js, gitignored; built by `npm run build:browser` and by the tests). */
@@ -143,8 +181,11 @@ export async function buildBrowserBundles(): Promise<string[]> {
     [SEGMENTER_ENTRY, SEGMENTER_OUTFILE],
   ] as const) {
     const t0 = performance.now();
-    const b = await bundleForBrowser(entry, { outfile, minify: outfile === SEGMENTER_OUTFILE, sourcemap: 'external' });
-    lines.push(`${path.relative(ROOT, outfile)}: ${(b.code.length / 1024).toFixed(0)} KiB from ${b.inputs.length} files in ${(performance.now() - t0).toFixed(0)} ms`);
+    const segmenter = outfile === SEGMENTER_OUTFILE;
+    const b = await bundleForBrowser(entry, { outfile, minify: segmenter, sourcemap: 'external', ...(segmenter ? { chunks: SEGMENTER_CHUNKS } : {}) });
+    const parts = [...b.files.values()].reduce((n, text) => n + text.length, 0) - b.code.length;
+    const split = b.files.size > 1 ? ` (+ ${(parts / 1024).toFixed(0)} KiB in ${b.files.size - 1} parts under dist/${SEGMENTER_CHUNKS}/: NiiVue's, imported when the viewer opens)` : '';
+    lines.push(`${path.relative(ROOT, outfile)}: ${(b.code.length / 1024).toFixed(0)} KiB${split} from ${b.inputs.length} files in ${(performance.now() - t0).toFixed(0)} ms`);
   }
   return lines;
 }

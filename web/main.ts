@@ -1,6 +1,7 @@
 /**
  * The demo page: the segmenter mounted full-page. Query parameters set its options, so a link
- * (or a test) can ask for a particular run, e.g. `?case=phantom&phantomSize=48&weights=none&trainSteps=2`.
+ * (or a test) can ask for a particular run, e.g. `?case=phantom&phantomSize=48&weights=none&trainSteps=2`
+ * (`&viewer=slices` for the plain canvases instead of NiiVue).
  * Without `weights=` the page loads the shipped weights.
  */
 import { mountSegmenter, type SegmenterOptions } from './segmenter.js';
@@ -24,6 +25,8 @@ set('window', num('window'));
 set('overlap', num('overlap'));
 set('viewSize', num('viewSize'));
 if (q.get('case') === 'phantom') options.initialCase = 'phantom';
+const viewer = q.get('viewer');
+if (viewer === 'niivue' || viewer === 'slices') options.viewer = viewer;
 // The shipped weights unless the link names others, or `weights=none` (train on phantoms in the page).
 const weights = q.get('weights') ?? SHIPPED_WEIGHTS_URL;
 if (weights !== 'none') options.weightsUrl = weights;

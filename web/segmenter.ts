@@ -1,8 +1,8 @@
 /**
  * The embeddable brain-tumour segmenter: `mountSegmenter(element, options)` puts the whole demo
- * (case input, model, sliding-window inference with progress and cancel, slice viewer,
- * download, kernel timings) into an element of any page. Plain DOM; one device per segmenter
- * unless the host page hands one in.
+ * (case input, model, sliding-window inference with progress and cancel, the case in NiiVue
+ * with the labels over it, download, kernel timings) into an element of any page. Plain DOM;
+ * one device per segmenter unless the host page hands one in.
  */
 import type { Device } from '../src/browser.js';
 import { LimitError } from '../src/tensor/errors.js';
@@ -24,7 +24,8 @@ import { KernelProfiler, type KernelTiming } from './profiler.js';
 import { injectStyles } from './styles.js';
 import { timingTable } from './timing-table.js';
 import { trainOnPhantoms } from './train-demo.js';
-import { LABEL_COLOURS, LABEL_NAMES, SliceViewer, labelCentre } from './viewer.js';
+import { LABEL_COLOURS, LABEL_NAMES, labelCentre } from './viewer.js';
+import { openCaseView, type CaseView, type ViewedCase, type Voxel } from './case-view.js';
 import { fittingWindow, shrinkNote, windowOptions, type WindowOption } from '../src/infer/window-fit.js';
 
 export interface SegmenterOptions {
@@ -48,8 +49,13 @@ export interface SegmenterOptions {
   overlap?: number;
   /** Test-time augmentation over the 8 flips (default off: 8× the work). */
   tta?: boolean;
-  /** Largest edge of a slice view in CSS pixels (default 250). */
+  /** Largest edge of a slice view in CSS pixels (default 250; NiiVue's four tiles take twice that square). */
   viewSize?: number;
+  /**
+   * 'niivue' (default): NiiVue's multiplanar view and 3D render (WebGL2), loaded when the
+   * segmenter mounts; 'slices': three plain canvases. Without WebGL2 NiiVue falls back to slices.
+   */
+  viewer?: 'niivue' | 'slices';
   onSegmented?: (r: SegmenterResult) => void;
 }
 
@@ -74,6 +80,14 @@ export interface Segmenter {
   /** Trains a model if there is none, then segments the current case; null if cancelled or failed. */
   segment(): Promise<SegmenterResult | null>;
   cancel(): void;
+  /**
+   * The viewer's NiiVue instance (an `@niivue/niivue` `Niivue`, for a host page that wants to
+   * sync or restyle it; typed unknown so that these types need no NiiVue), or null while it
+   * loads or when the plain slices show.
+   */
+  readonly niivue: unknown;
+  /** Resolves once the viewer shows what was last asked of it (case, modality, overlay). */
+  viewerIdle(): Promise<void>;
   destroy(): void;
 }
 
@@ -127,7 +141,9 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
   const progress = h('progress', { max: 1, value: 0 });
   const runNote = h('p', { class: 'hnf-note', role: 'status' }, '');
 
-  const viewer = new SliceViewer(options.viewSize ?? 250);
+  const viewHolder = h('div', { class: 'hnf-viewer', 'data-viewer': 'loading' });
+  const viewNote = h('p', { class: 'hnf-note', 'data-view-note': '' }, 'Loading the viewer…');
+  const readout = h('p', { class: 'hnf-note', 'data-readout': '' });
   const modalitySelect = h('select', { 'aria-label': 'modality' });
   const overlaySelect = h('select', { 'aria-label': 'overlay' }, h('option', { value: 'prediction' }, 'prediction'), h('option', { value: 'reference' }, 'reference'), h('option', { value: 'none' }, 'none'));
   const opacity = h('input', { type: 'range', min: 0, max: 1, step: 0.05, value: 0.5, 'aria-label': 'overlay opacity' });
@@ -183,7 +199,9 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
         'section',
         { class: 'hnf-step' },
         h('div', { class: 'hnf-row' }, h('label', {}, 'image ', modalitySelect), h('label', {}, 'overlay ', overlaySelect), h('label', {}, 'opacity ', opacity), legend),
-        viewer.element,
+        viewHolder,
+        viewNote,
+        readout,
         h('div', { class: 'hnf-row' }, downloadButton),
         resultNote,
       ),
@@ -224,9 +242,49 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
     downloadButton.disabled = busy || !prediction;
   }
 
+  // ---- viewer ------------------------------------------------------------------------------
+  let view: CaseView | null = null;
+  /** The labels on show, and where the crosshair is: what a (re)opened viewer is given. */
+  let shown: Uint8Array | null = null;
+  let cursor: Voxel | null = null;
+
   function setOverlay(o: Overlay): void {
     overlaySelect.value = o;
-    viewer.setLabels(o === 'prediction' ? prediction : o === 'reference' ? (current?.labels ?? null) : null);
+    shown = o === 'prediction' ? prediction : o === 'reference' ? (current?.labels ?? null) : null;
+    view?.setLabels(shown);
+  }
+
+  function focus(v: Voxel): void {
+    cursor = v;
+    view?.focus(v);
+  }
+
+  /** Hands the viewer the whole state, when it has just opened on a case loaded meanwhile. */
+  function showAll(v: CaseView): void {
+    v.setOpacity(Number(opacity.value));
+    v.setModality(Number(modalitySelect.value));
+    if (!current) return;
+    v.setCase(viewedCase(current));
+    v.setLabels(shown);
+    if (cursor) v.focus(cursor);
+  }
+
+  /** What the crosshair's voxel holds: the shown image's value and each segmentation's label. */
+  function showReadout(v: Voxel): void {
+    const c = current;
+    if (!c) return;
+    const [X, Y, Z] = c.dims;
+    const [x, y, z] = v.map(Math.round) as [number, number, number];
+    if (x < 0 || y < 0 || z < 0 || x >= X || y >= Y || z >= Z) return;
+    const i = x + X * (y + Y * z);
+    const m = Number(modalitySelect.value);
+    const name = (labels: Uint8Array | null) => (labels ? (LABEL_NAMES[labels[i]!] ?? 'background') : null);
+    const parts = [`voxel (${x}, ${y}, ${z})`, `${MODALITY_NAMES[m]} ${formatValue(c.images[m]![i]!)}`];
+    const p = name(prediction);
+    const r = name(c.labels);
+    if (p) parts.push(`prediction: ${p}`);
+    if (r) parts.push(`reference: ${r}`);
+    readout.textContent = parts.join(' · ');
   }
 
   function setModel(m: LoadedModel): void {
@@ -244,13 +302,12 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
     prediction = null;
     caseNote.textContent = describeCase(c);
     clearError(caseNote);
-    fill(modalitySelect, ...['T1', 'T1ce', 'T2', 'FLAIR'].map((m, i) => h('option', { value: i }, m)));
-    modalitySelect.value = '3';
-    viewer.setModality(3);
-    viewer.setCase({ dims: c.dims, spacing: c.spacing, images: c.images, modalities: ['T1', 'T1ce', 'T2', 'FLAIR'] });
-    const centre = c.labels ? labelCentre(c.labels, c.dims) : null;
-    if (centre) viewer.focus(centre);
+    view?.setCase(viewedCase(c));
     setOverlay(c.labels ? 'reference' : 'none');
+    cursor = null;
+    const centre = c.labels ? labelCentre(c.labels, c.dims) : null;
+    if (centre) focus(centre);
+    readout.textContent = '';
     resultNote.textContent = '';
     updateButtons();
   }
@@ -358,7 +415,7 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
       prediction = seg.labels;
       setOverlay('prediction');
       const centre = labelCentre(seg.labels, c.dims);
-      if (centre) viewer.focus(centre);
+      if (centre) focus(centre);
       const d = c.labels ? regionDice(seg.labels, c.labels) : null;
       const counts = [1, 2, 3].map((l) => seg.labels.reduce((a, v) => a + (v === l ? 1 : 0), 0));
       runNote.textContent = `Done: ${seg.windows} window${seg.windows === 1 ? '' : 's'} of ${window}³ in ${formatMs(ms)}.`;
@@ -443,9 +500,9 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
   });
   segmentButton.addEventListener('click', () => void segment());
   cancelButton.addEventListener('click', () => task?.abort());
-  modalitySelect.addEventListener('change', () => viewer.setModality(Number(modalitySelect.value)));
+  modalitySelect.addEventListener('change', () => view?.setModality(Number(modalitySelect.value)));
   overlaySelect.addEventListener('change', () => setOverlay(overlaySelect.value as Overlay));
-  opacity.addEventListener('input', () => viewer.setOpacity(Number(opacity.value)));
+  opacity.addEventListener('input', () => view?.setOpacity(Number(opacity.value)));
   downloadButton.addEventListener('click', () => {
     if (!current || !prediction) return;
     const f = segmentationFile(current, prediction);
@@ -453,6 +510,19 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
   });
 
   // ---- start -------------------------------------------------------------------------------
+  fill(modalitySelect, ...MODALITY_NAMES.map((m, i) => h('option', { value: i }, m)));
+  modalitySelect.value = String(MODALITY_NAMES.indexOf('FLAIR'));
+  const viewOpened = openCaseView(viewHolder, options.viewer ?? 'niivue', {
+    sizePx: options.viewSize ?? 250,
+    onLocation: showReadout,
+    onError: (e) => showError(viewNote, e),
+  }).then(({ view: v, fellBack }) => {
+    if (destroyed) return v.destroy();
+    view = v;
+    viewHolder.dataset.viewer = v.kind;
+    viewNote.textContent = fellBack ?? (v.kind === 'niivue' ? 'NiiVue: click or drag to move the crosshair, scroll to change the slice, right-drag to zoom the 2D views or turn the 3D render.' : '');
+    showAll(v);
+  });
   refreshWindows();
   updateButtons();
   if (options.initialCase === 'phantom') loadCase(phantomCase(options.phantomSize ?? 64, options.phantomSeed ?? 1));
@@ -496,14 +566,34 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
     loadCase,
     segment,
     cancel: () => task?.abort(),
+    get niivue() {
+      return view && 'niivue' in view ? view.niivue : null;
+    },
+    viewerIdle: async () => {
+      await viewOpened;
+      await view?.idle();
+    },
     destroy() {
       destroyed = true;
       task?.abort();
       loaded?.model.dispose();
       loaded = null;
+      view?.destroy();
+      view = null;
       root.remove();
     },
   };
+}
+
+const MODALITY_NAMES = ['T1', 'T1ce', 'T2', 'FLAIR'] as const;
+
+function viewedCase(c: BratsCase): ViewedCase {
+  return { id: c.id, dims: c.dims, spacing: c.spacing, grid: c.grid, images: c.images, modalities: MODALITY_NAMES };
+}
+
+/** An image value for the readout: raw intensities are integers, normalised ones small floats. */
+function formatValue(v: number): string {
+  return Number.isInteger(v) ? String(v) : v.toPrecision(4);
 }
 
 /** Calls `onAbort` when the signal fires, and passes the signal on. */

@@ -17,19 +17,25 @@ export interface DemoServerOptions {
   port?: number;
 }
 
+/** The page's script, and the parts it imports when it needs them (NiiVue) under parts/. */
+const bundleDemo = () => bundleForBrowser(path.join(WEB, 'main.ts'), { sourcemap: true, chunks: 'parts' });
+
 export async function startDemoServer(opts: DemoServerOptions = {}): Promise<LocalServer> {
   // Build once up front, so a broken build fails here rather than as a blank page.
-  let bundle = await bundleForBrowser(path.join(WEB, 'main.ts'), { sourcemap: true });
+  let bundle = await bundleDemo();
   return startLocalServer(
     async (p) => {
       if (p === '/' || p === '/index.html') return { body: await readFile(path.join(WEB, 'index.html')), type: 'text/html; charset=utf-8' };
       if (p === '/main.js') {
-        bundle = await bundleForBrowser(path.join(WEB, 'main.ts'), { sourcemap: true }).catch((e: unknown) => {
+        bundle = await bundleDemo().catch((e: unknown) => {
           console.error(describeBuildError(e));
           return bundle;
         });
         return { body: bundle.code, type: 'text/javascript; charset=utf-8' };
       }
+      // The parts of the build that served main.js (their names carry a hash of their content).
+      const part = bundle.files.get(p.slice(1));
+      if (part !== undefined && p.startsWith('/parts/')) return { body: part, type: 'text/javascript; charset=utf-8' };
       // The shipped weights (models/README.md), which the page loads by default. Only plain
       // file names under models/: nothing else of the tree is served.
       const m = /^\/models\/([\w.-]+\.safetensors)$/.exec(p);

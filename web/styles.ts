@@ -33,6 +33,8 @@ const CSS = `
 .hnf-slice { background: #000; image-rendering: pixelated; border-radius: 4px; cursor: crosshair; display: block; }
 .hnf-view figcaption { font-size: 12px; color: var(--hnf-dim); }
 .hnf-view figcaption b { color: var(--hnf-text); font-weight: 600; text-transform: capitalize; }
+.hnf-niivue { max-width: 100%; background: #000; border-radius: 4px; overflow: hidden; }
+.hnf-niivue canvas { display: block; width: 100%; height: 100%; }
 .hnf-legend { display: flex; gap: 14px; flex-wrap: wrap; font-size: 13px; }
 .hnf-legend span::before { content: ""; display: inline-block; width: 11px; height: 11px; border-radius: 2px; margin-right: 5px; vertical-align: -1px; background: var(--c); }
 .hnf-segmenter table { border-collapse: collapse; width: 100%; font-size: 12.5px; font-variant-numeric: tabular-nums; }

@@ -9,6 +9,7 @@
  */
 import type { Dims3 } from '../src/data/volume.js';
 import { percentiles } from '../src/data/stats.js';
+import type { CaseView } from './case-view.js';
 import { h } from './dom.js';
 
 export type Plane = 'axial' | 'coronal' | 'sagittal';
@@ -42,7 +43,8 @@ interface View {
   caption: HTMLElement;
 }
 
-export class SliceViewer {
+export class SliceViewer implements CaseView {
+  readonly kind = 'slices';
   readonly element: HTMLElement;
   private readonly views = new Map<Plane, View>();
   private volume: ViewerCase | null = null;
@@ -116,6 +118,15 @@ export class SliceViewer {
 
   canvas(plane: Plane): HTMLCanvasElement {
     return this.views.get(plane)!.canvas;
+  }
+
+  /** Drawing is synchronous: every call is on the canvases when it returns. */
+  idle(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  destroy(): void {
+    this.element.remove();
   }
 
   private pick(plane: Plane, ev: MouseEvent): void {

@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LIBRARY_OUTFILE, ROOT, bareProcessUse, buildLibrary, bundleForBrowser, describeBuildError, nodeOnlyFile, nodeOnlyReason } from '../../scripts/build-browser.js';
+import { LIBRARY_OUTFILE, ROOT, SEGMENTER_CHUNKS, SEGMENTER_ENTRY, bareProcessUse, buildLibrary, bundleForBrowser, describeBuildError, nodeOnlyFile, nodeOnlyReason } from '../../scripts/build-browser.js';
 
 describe('browser build', () => {
   it('bundles the library (src/browser.ts) to dist/hnfnet.browser.js without Node-only code', async () => {
@@ -19,6 +19,22 @@ describe('browser build', () => {
   it('bundles the demo and its model, data and inference code', async () => {
     const b = await bundleForBrowser(path.join(ROOT, 'web/main.ts'));
     for (const f of ['src/infer/inferencer.ts', 'src/data/phantom.ts', 'src/nn/optim/adam.ts', 'web/segmenter.ts']) expect(b.inputs).toContain(f);
+  });
+
+  it('splits NiiVue off the segmenter bundle into a part of its own, without the zarr codecs it never uses', async () => {
+    const b = await bundleForBrowser(SEGMENTER_ENTRY, { minify: true, chunks: SEGMENTER_CHUNKS });
+    expect(b.inputs).toContain('node_modules/@niivue/niivue/build/niivue/index.js');
+    const names = [...b.files.keys()];
+    const viewer = names.filter((n) => /^hnfnet-segmenter-parts\/niivue-view-\w+\.js$/.test(n));
+    expect(viewer, names.join(', ')).toHaveLength(1);
+    // The first file only imports the viewer's part, when the viewer opens.
+    expect(b.code).not.toMatch(/WebGL2RenderingContext|attachToCanvas/);
+    expect(b.code).toMatch(new RegExp(`import\\(["']\\./${viewer[0]!.replace('.', '\\.')}["']\\)`));
+    expect(b.files.get(viewer[0]!)).toMatch(/attachToCanvas/);
+    expect(b.code.length).toBeLessThan(256 << 10);
+    // numcodecs' WebAssembly codecs (1.3 MiB) are stubs that say why.
+    for (const [name, text] of b.files) expect(text.length, name).toBeLessThan(1 << 20);
+    expect([...b.files.values()].join('\n')).toContain('not implemented: numcodecs/zstd (zarr compression)');
   });
 
   it('fails, naming the culprit, when the Node entry (Dawn) is bundled', async () => {
