@@ -15,6 +15,7 @@ import type { Device } from '../tensor/device.js';
 import { LimitError } from '../tensor/errors.js';
 import { ensembleFittingWindow } from '../infer/window-fit.js';
 import { parseRegionList } from '../infer/keep-largest.js';
+import type { Region } from '../data/regions.js';
 
 const USAGE = `hnfnet infer [--model W.safetensors [--model W2.safetensors …]] --case DIR --out seg.nii.gz [options]
        hnfnet infer --model W.safetensors --case T1 --case T1CE --case T2 --case FLAIR --out seg.nii.gz
@@ -41,7 +42,9 @@ file's metadata; several --model files are an ensemble (probabilities averaged).
   --min-et N           a predicted ET below N voxels becomes NCR (default 200)
   --keep-largest R,…   keep only the largest connected component (26-connected) of regions
                        WT, TC and/or ET; what a region loses joins the region around it
-                       (outside WT: background, outside TC: ED, outside ET: NCR)
+                       (outside WT: background, outside TC: ED, outside ET: NCR). Default:
+                       what the weights recommend (the shipped ones: WT,TC, chosen on their
+                       cross-validation); none: no post-processing
   --probs PREFIX       also write PREFIX_wt/_tc/_et.nii.gz probability maps (data sets:
                        PREFIX is a folder that gets <id>_wt/_tc/_et.nii.gz)
   --preset NAME        the model preset, for weights files without hnfnet metadata`;
@@ -68,6 +71,13 @@ function summary(seg: Segmentation, device: Device): string {
   return `${seg.windows} network calls over box ${seg.box.size.join('×')}; peak GPU memory ${(device.memoryStats().peakBytes / 2 ** 20).toFixed(0)} MiB`;
 }
 
+/** The keep-largest regions every model recommends alike (an ensemble that disagrees gets none). */
+function recommendedKeepLargest(loaded: readonly LoadedModel[]): Region[] {
+  const first = loaded[0]?.keepLargest ?? null;
+  if (!first) return [];
+  return loaded.every((l) => l.keepLargest?.join() === first.join()) ? first : [];
+}
+
 export const command: Command = {
   usage: USAGE,
   async run(argv) {
@@ -76,9 +86,13 @@ export const command: Command = {
     const cases = a.options.get('case') ?? [];
     const out = optString(a, 'out');
     if (!cases.length || !out) throw new UsageError(`usage: ${USAGE}`);
-    const keepLargest = (() => {
+    // Not given: what the weights recommend (decided on their cross-validation); 'none': nothing.
+    const keepLargestFlag = optString(a, 'keep-largest');
+    const keepLargestGiven = (() => {
+      if (keepLargestFlag === undefined) return null;
+      if (keepLargestFlag.trim().toLowerCase() === 'none') return [];
       try {
-        return parseRegionList(optString(a, 'keep-largest') ?? '', '--keep-largest');
+        return parseRegionList(keepLargestFlag, '--keep-largest');
       } catch (e) {
         throw new UsageError((e as Error).message);
       }
@@ -128,7 +142,9 @@ export const command: Command = {
     const t0 = performance.now();
     const device = await init();
     const loaded = await Promise.all(models.map((path) => loadModelFile(path, { device, ...(preset ? { fallbackPreset: preset } : {}) })));
-    const what = `${loaded.length} model${loaded.length > 1 ? 's' : ''} (${loaded.map((l) => l.preset ?? l.config.kind).join(', ')}), TTA ${tta}, on ${device.adapterInfo}`;
+    const keepLargest = keepLargestGiven ?? recommendedKeepLargest(loaded);
+    const pp = keepLargest.length ? `, keep-largest ${keepLargest.join(',')}${keepLargestGiven ? '' : ' (the weights\' recommendation; --keep-largest none to skip)'}` : '';
+    const what = `${loaded.length} model${loaded.length > 1 ? 's' : ''} (${loaded.map((l) => l.preset ?? l.config.kind).join(', ')}), TTA ${tta}${pp}, on ${device.adapterInfo}`;
     // One progress line per case, made at its first network call.
     let bar: Progress | null = null;
     const endBar = () => {

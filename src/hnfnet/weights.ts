@@ -9,9 +9,12 @@ import type { Device } from '../tensor/device.js';
 import { HnfnetError } from '../tensor/errors.js';
 import { buildModel, type SegmentationModel } from './build.js';
 import { presetConfig, type ModelConfig } from './config.js';
+import { REGIONS, type Region } from '../data/regions.js';
 
 export const CONFIG_KEY = 'hnfnet_config';
 export const PRESET_KEY = 'hnfnet_preset';
+/** The post-processing chosen on the cross-validation (scripts/decide-postprocessing.ts): regions, comma-separated. */
+export const KEEP_LARGEST_KEY = 'hnfnet_keep_largest';
 
 export function weightsMetadata(config: ModelConfig, preset?: string): Record<string, string> {
   return { [CONFIG_KEY]: JSON.stringify(config), ...(preset ? { [PRESET_KEY]: preset } : {}), format: 'pt' };
@@ -39,6 +42,22 @@ export function weightsConfig(bytes: Uint8Array, source: string, fallbackPreset?
   if (preset) return { config: presetConfig(preset), preset };
   if (fallbackPreset) return { config: presetConfig(fallbackPreset), preset: fallbackPreset };
   throw new HnfnetError(`${source} does not say which model it holds (no "${CONFIG_KEY}" or "${PRESET_KEY}" metadata); name the preset (--preset)`);
+}
+
+/**
+ * The keep-largest regions a weights file recommends (nnU-Net's post-processing, decided on its
+ * cross-validation), or null where the file says nothing. An unknown region is an error: a
+ * file that asks for a post-processing this version cannot do should not be half applied.
+ */
+export function weightsKeepLargest(bytes: Uint8Array, source: string): Region[] | null {
+  const v = decodeSafetensors(bytes, source).metadata[KEEP_LARGEST_KEY];
+  if (v === undefined) return null;
+  const out: Region[] = [];
+  for (const r of v.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    if (!(REGIONS as readonly string[]).includes(r)) throw new HnfnetError(`${source}: metadata "${KEEP_LARGEST_KEY}" names "${r}", not one of ${REGIONS.join(', ')}`);
+    out.push(r as Region);
+  }
+  return out;
 }
 
 /** Builds the model a weights file describes and loads the weights (in eval mode). */

@@ -15,7 +15,7 @@ import { isCompleteOutput, refuseInputOverwrite } from '../data/output-guard.nod
 import type { Region } from '../data/regions.js';
 import type { SegmentationModel } from '../hnfnet/build.js';
 import type { ModelConfig } from '../hnfnet/config.js';
-import { loadModelFromWeights } from '../hnfnet/weights.js';
+import { loadModelFromWeights, weightsKeepLargest } from '../hnfnet/weights.js';
 import type { Device } from '../tensor/device.js';
 import { DeviceLostError, LimitError } from '../tensor/errors.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -30,6 +30,8 @@ export interface LoadedModel {
   preset: string | null;
   /** The weights file; outputs are never written over it. */
   path?: string;
+  /** The keep-largest regions the file recommends (`hnfnet_keep_largest`), null where it says nothing. */
+  keepLargest: Region[] | null;
 }
 
 /** The bytes of a weights file; a missing or unreadable file (or a folder) is a DataError naming the path. */
@@ -43,7 +45,8 @@ export async function readWeightsFile(path: string): Promise<Uint8Array> {
 
 /** Reads a weights file and rebuilds the model it describes, in eval mode (see `loadModelFromWeights`). */
 export async function loadModelFile(path: string, opts: { device?: Device; fallbackPreset?: string } = {}): Promise<LoadedModel> {
-  return { ...loadModelFromWeights(await readWeightsFile(path), path, opts), path };
+  const bytes = await readWeightsFile(path);
+  return { ...loadModelFromWeights(bytes, path, opts), path, keepLargest: weightsKeepLargest(bytes, path) };
 }
 
 /** The region suffixes of probability maps, in channel order. */
