@@ -13,9 +13,9 @@ const geometryUniforms = ['n', 'ci', 'co', 'd', 'h', 'w', 'kd', 'kh', 'kw', 'sd'
   (name) => ({ name, type: 'i32' as const }),
 );
 
-export function geometryValues(g: ConvGeometry, total: number): UniformValues {
+/** The convolution's shape as the conv3d kernels' uniforms (sizes, kernel, stride, padding, output). */
+export function convShapeUniforms(g: ConvGeometry): UniformValues {
   return {
-    n: g.n,
     ci: g.ci,
     co: g.co,
     d: g.in[0],
@@ -33,8 +33,11 @@ export function geometryValues(g: ConvGeometry, total: number): UniformValues {
     od: g.out[0],
     oh: g.out[1],
     ow: g.out[2],
-    total,
   };
+}
+
+export function geometryValues(g: ConvGeometry, total: number): UniformValues {
+  return { n: g.n, ...convShapeUniforms(g), total };
 }
 
 const forwardBody = (bias: boolean) => `  let i = i32(idx);

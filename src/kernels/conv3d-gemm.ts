@@ -6,7 +6,7 @@ import { ArgumentError } from '../tensor/errors.js';
 import { arg } from './util.js';
 import { sum } from './reduce.js';
 import { describe, outShape, type ConvGeometry } from './conv3d-geometry.js';
-import { directForward, directInputGrad, directKernels, directWeightGrad } from './conv3d-direct.js';
+import { convShapeUniforms, directForward, directInputGrad, directKernels, directWeightGrad } from './conv3d-direct.js';
 import type { ConvPasses } from './conv3d-split.js';
 
 /**
@@ -190,28 +190,6 @@ function launch(device: Device, def: KernelDef, l: GemmLaunch, t: GemmTiles, inp
 
 const geom = ['ci', 'co', 'd', 'h', 'w', 'kd', 'kh', 'kw', 'sd', 'sh', 'sw', 'pd', 'ph', 'pw', 'od', 'oh', 'ow'];
 
-function geomValues(g: ConvGeometry): UniformValues {
-  return {
-    ci: g.ci,
-    co: g.co,
-    d: g.in[0],
-    h: g.in[1],
-    w: g.in[2],
-    kd: g.k[0],
-    kh: g.k[1],
-    kw: g.k[2],
-    sd: g.stride[0],
-    sh: g.stride[1],
-    sw: g.stride[2],
-    pd: g.pad[0],
-    ph: g.pad[1],
-    pw: g.pad[2],
-    od: g.out[0],
-    oh: g.out[1],
-    ow: g.out[2],
-  };
-}
-
 /** A tap index k = (ci, a, e, f) of the forward and wgrad. */
 const gatherX = `fn tapOf(k: i32) -> vec4<i32> {
   let f = k % u.kw;
@@ -270,7 +248,7 @@ export function gemmForward(x: Tensor, weight: Tensor, bias: Tensor | null, g: C
   const taps = g.k[0] * g.k[1] * g.k[2];
   const def = gemmKernel(forwardPass(!!bias, activation), tiles);
   const l = { m: g.n * g.out[0] * g.out[1] * g.out[2], n: g.co, k: g.ci * taps, chunks: 1 };
-  launch(x.device, def, l, tiles, bias ? [x, weight, bias] : [x, weight], [y], geomValues(g), describe(g));
+  launch(x.device, def, l, tiles, bias ? [x, weight, bias] : [x, weight], [y], convShapeUniforms(g), describe(g));
   return y;
 }
 
@@ -351,7 +329,7 @@ const dgradPass: GemmPass = { name: 'dgrad', inputs: ['gy', 'wt'], outputs: ['gx
 export function gemmInputGrad(gy: Tensor, weight: Tensor, g: ConvGeometry, tiles: GemmTiles = DEFAULT_GEMM_TILES): Tensor {
   const gx = empty([g.n, g.ci, ...g.in], gy.device, 'conv3d_dgrad');
   const def = gemmKernel(dgradPass, tiles);
-  const base = geomValues(g);
+  const base = convShapeUniforms(g);
   for (const [fz, fy, fx] of dgradPhases(g)) {
     // A phase no tap reaches still runs, with K = 0: it writes its zeros.
     const taps = fz.taps * fy.taps * fx.taps;
@@ -429,7 +407,7 @@ export function gemmWeightGrad(x: Tensor, gy: Tensor, g: ConvGeometry, tiles: Ge
   // Chunks rounded to whole K-steps may cover K in fewer chunks than asked.
   l.chunks = Math.ceil(voxels / kPerChunk(l, tiles));
   const part = empty([l.chunks, g.co * g.ci * taps], device, 'conv3d_wgrad');
-  launch(device, gemmKernel(wgradPass, tiles), l, tiles, [x, gy], [part], geomValues(g), `wgrad ${describe(g)}`);
+  launch(device, gemmKernel(wgradPass, tiles), l, tiles, [x, gy], [part], convShapeUniforms(g), `wgrad ${describe(g)}`);
   if (l.chunks === 1) {
     const gw = part.view(wShape);
     part.dispose();
