@@ -9,24 +9,28 @@ import { main } from './harness.js';
 import * as conv3d from './cases/conv3d.js';
 import * as conv3dPeers from './cases/conv3d-peers.js';
 import * as conv3dTorch from './cases/conv3d-torch.js';
+import * as conv3dTuned from './cases/conv3d-tuned.js';
 import * as dispatch from './cases/dispatch.js';
 import * as elementwise from './cases/elementwise.js';
 import * as emLossAdam from './cases/em-loss-adam.js';
 import * as kernels3d from './cases/kernels3d.js';
 import * as matmul from './cases/matmul.js';
 import * as model from './cases/model.js';
+import * as paper from './cases/paper.js';
 
 /** Every module of bench/cases/ (test/bench/bundle.test.ts checks that none is missing). */
 export const CASE_MODULES: Record<string, { cases: BenchCase[] }> = {
   conv3d,
   'conv3d-peers': conv3dPeers,
   'conv3d-torch': conv3dTorch,
+  'conv3d-tuned': conv3dTuned,
   dispatch,
   elementwise,
   'em-loss-adam': emLossAdam,
   kernels3d,
   matmul,
   model,
+  paper,
 };
 
 /** Peers whose packages are not in the bundle. */
