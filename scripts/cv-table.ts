@@ -43,7 +43,8 @@ const row = (m: Metrics) => [...REGIONS.map((r) => m[r].dice), ...REGIONS.map((r
 const fmt = (v: number, i: number) => (i < 3 ? v.toFixed(3) : v.toFixed(1));
 const lines = [`| | cases | ${cols.join(' | ')} |`, `|---|---|${cols.map(() => '---').join('|')}|`];
 for (const { file, json } of folds) {
-  const name = /fold(\d+)/.exec(path.basename(file))?.[1];
+  // runs/cv/eval-fold3.json or runs/brats18-web/fold3/eval.json: the fold number in the name or its folder
+  const name = /fold(\d+)/.exec(path.basename(file))?.[1] ?? /fold(\d+)/.exec(path.basename(path.dirname(file)))?.[1];
   lines.push(`| fold ${name ?? file} | ${json.n} | ${row(json.mean).map(fmt).join(' | ')} |`);
 }
 const perFold = folds.map(({ json }) => row(json.mean));
