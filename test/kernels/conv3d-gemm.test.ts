@@ -2,8 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { backward, conv3d, conv3dBiasRelu, conv3dKernels, convGeometry, Device, relu, tensor, type Conv3dVariant, type Tensor } from '../../src/index.js';
 import { GEMM_TILES, checkGemmTiles, dgradPhases, gemmFits, gemmPasses, wgradChunks, type GemmTiles } from '../../src/kernels/conv3d-gemm.js';
 import { convBlocks } from '../../src/kernels/conv3d-split.js';
-import { expectClose, getDevice, gradCheck, randArray } from '../helpers.js';
-import { refConv3d, refConv3dGrads, refOutShape, type RefConv } from './conv3d-ref.js';
+import { getDevice, gradCheck, randArray } from '../helpers.js';
+import { compareConv as compare, refConv3d, refConv3dGrads, refOutShape, type ConvResult as Result, type RefConv } from './conv3d-ref.js';
 
 // The first test of each tiling compiles its kernels: tens of seconds each on a busy lavapipe.
 const COMPILE_MS = 900_000;
@@ -36,13 +36,6 @@ const cases: Case[] = [
 ];
 
 const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
-
-interface Result {
-  y: Float32Array;
-  gx: Float32Array;
-  gw: Float32Array;
-  gb: Float32Array | null;
-}
 
 interface Inputs {
   c: Case;
@@ -80,14 +73,6 @@ async function run(t: Inputs, fn: (x: Tensor, w: Tensor, b: Tensor | null) => Te
 function reference(t: Inputs): Result {
   const g = refConv3dGrads(t.ref, t.gyh);
   return { y: refConv3d(t.ref), gx: g.gx, gw: g.gw, gb: t.bh ? g.gb : null };
-}
-
-function compare(got: Result, want: Result, what: string, tol = 1e-4): void {
-  expectClose(got.y, want.y, tol, tol, `${what}: y`);
-  expectClose(got.gx, want.gx, tol, tol, `${what}: grad x`);
-  // Weight gradients sum over every voxel: larger magnitudes, summed in other orders.
-  expectClose(got.gw, want.gw, tol, tol * 10, `${what}: grad weight`);
-  if (want.gb) expectClose(got.gb!, want.gb, tol, tol * 10, `${what}: grad bias`);
 }
 
 describe('conv3d gemm variant', () => {

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backward, conv3d, conv3dDirect, conv3dKernels, ShapeError, tensor, type Conv3dVariant, type Device, type Tensor } from '../../src/index.js';
 import { expectClose, getDevice, gradCheck, randArray } from '../helpers.js';
-import { refConv3d, refConv3dGrads, refOutShape, type RefConv } from './conv3d-ref.js';
+import { compareConv as compare, refConv3d, refConv3dGrads, refOutShape, type ConvResult as Result, type RefConv } from './conv3d-ref.js';
 
 type T3 = [number, number, number];
 
@@ -34,13 +34,6 @@ const cases: Case[] = [
   { name: 'k3 s1, 9^3 batch 2 (weight gradient in many chunks)', x: [2, 3, 9, 9, 9], w: [4, 3, 3, 3, 3], stride: [1, 1, 1], pad: [1, 1, 1], bias: false },
 ];
 
-interface Result {
-  y: Float32Array;
-  gx: Float32Array;
-  gw: Float32Array;
-  gb: Float32Array | null;
-}
-
 /** Forward and backward through `fn` with upstream gradient `gy`. */
 async function run(c: Case, xh: Float32Array, wh: Float32Array, bh: Float32Array | null, gyh: Float32Array, fn: (x: Tensor, w: Tensor, b: Tensor | null) => Tensor): Promise<Result> {
   const x = tensor(xh, c.x, { requiresGrad: true });
@@ -55,14 +48,6 @@ async function run(c: Case, xh: Float32Array, wh: Float32Array, bh: Float32Array
     t?.dispose();
   }
   return out;
-}
-
-function compare(got: Result, want: Result, what: string, tol: number): void {
-  // Values are sums of up to a few hundred products of numbers in [-1, 1].
-  expectClose(got.y, want.y, tol, tol, `${what}: y`);
-  expectClose(got.gx, want.gx, tol, tol, `${what}: grad x`);
-  expectClose(got.gw, want.gw, tol, tol * 10, `${what}: grad weight`);
-  if (want.gb) expectClose(got.gb!, want.gb, tol, tol * 10, `${what}: grad bias`);
 }
 
 describe('conv3d', () => {
