@@ -2,7 +2,6 @@
  * Plain TypeScript conv3d (PyTorch semantics) and its gradients, in float64 arithmetic:
  * the host reference the GPU kernels are tested against.
  */
-import { expectClose } from '../helpers.js';
 export interface RefConv {
   x: Float32Array;
   xShape: readonly number[];
@@ -78,23 +77,4 @@ export function refConv3dGrads(c: RefConv, gy: Float32Array): { gx: Float32Array
   const vox = od * oh * ow;
   for (let i = 0; i < gy.length; i++) gb[Math.floor(i / vox) % co]! += gy[i]!;
   return { gx: Float32Array.from(gx), gw: Float32Array.from(gw), gb: Float32Array.from(gb) };
-}
-
-/** One convolution's output and gradients, as a test compares them with the reference's. */
-export interface ConvResult {
-  y: Float32Array;
-  gx: Float32Array;
-  gw: Float32Array;
-  gb: Float32Array | null;
-}
-
-/**
- * Output and input gradient within `tol`; weight and bias gradients, which sum over every
- * voxel (larger magnitudes, summed in other orders), within 10× that absolutely.
- */
-export function compareConv(got: ConvResult, want: ConvResult, what: string, tol = 1e-4): void {
-  expectClose(got.y, want.y, tol, tol, `${what}: y`);
-  expectClose(got.gx, want.gx, tol, tol, `${what}: grad x`);
-  expectClose(got.gw, want.gw, tol, tol * 10, `${what}: grad weight`);
-  if (want.gb) expectClose(got.gb!, want.gb, tol, tol * 10, `${what}: grad bias`);
 }
