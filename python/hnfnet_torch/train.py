@@ -45,7 +45,8 @@ from .recipe import read_recipe
 from .model import EMAUnit, build_model
 from .run_log import LOG, RunLog, now
 from .validate import validate
-from .weights import weights_metadata
+from .safetensors_io import load_file
+from .weights import weights_config, weights_metadata
 
 DEFAULTS = {
     'data': None, 'out': None, 'model': 'hnfnetv2', 'fold': None, 'folds': 5, 'split_file': None, 'seed': 0,
@@ -54,7 +55,7 @@ DEFAULTS = {
     'no_augment': False, 'amp': False,
     'val_every': 5, 'val_window': None, 'val_overlap': 0.25, 'val_tta': 1, 'val_threshold': 0.5, 'val_max_cases': None,
     'resume': False, 'stop_after': None, 'cache': None, 'workers': None, 'config': None,
-    'bundle': None, 'minutes': None, 'then_all_cases': False,
+    'bundle': None, 'minutes': None, 'then_all_cases': False, 'pretrained': None,
 }
 # Options of one invocation, not of the run.
 SESSION = ('resume', 'stop_after', 'workers', 'config', 'minutes', 'then_all_cases')
@@ -70,6 +71,16 @@ def learning_rate(step, base_lr, epochs, warmup_epochs, power, steps_per_epoch, 
     t = step / steps_per_epoch if per_step else step // steps_per_epoch
     warm = 1.0 if warmup_epochs <= 0 else min(1.0, (t + (1 / steps_per_epoch if per_step else 1)) / warmup_epochs)
     return base_lr * warm * max(0.0, 1 - t / epochs) ** power
+
+
+def load_pretrained(model, path, config, device):
+    """Loads a weights file into `model` strictly, refusing one of another model."""
+    tensors, metadata = load_file(path)
+    theirs, _ = weights_config(metadata, str(path), None)
+    if theirs != config:
+        raise ValueError(f'--pretrained {path}: its weights are of another model than this run trains '
+                         f'(file: {json.dumps(theirs, sort_keys=True)}; run: {json.dumps(config, sort_keys=True)})')
+    model.load_state_dict({k: v.to(device=device, dtype=torch.float32) for k, v in tensors.items()}, strict=True)
 
 
 def make_optimizer(model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-5):
@@ -192,6 +203,8 @@ def _parser():
     add('--val-max-cases', type=int, help='validate on the first N held-out cases (default all)')
     add('--cache', help='folder of preprocessed cases, reusable across runs and folds (default RUN/preprocessed)')
     add('--workers', type=int, help='loader processes preparing batches per rank (default: half the CPUs per rank, at most 4)')
+    add('--pretrained', help='start from the weights of this file (a .safetensors of the same model, e.g. another run\'s '
+        'last.safetensors) instead of random ones: fine-tuning; the optimiser and the schedule start afresh')
     add('--resume', action='store_true', default=None, help='continue RUN from its last checkpoint, exactly')
     add('--stop-after', type=int, help='stop (with a checkpoint) after N steps of this session')
     add('--minutes', type=float, help='wall-clock budget of this session: training stops after the step that reaches it, '
@@ -363,6 +376,10 @@ def _run(a, ckpt, rank, world, device, deadline):
     spe = a.steps_per_epoch or math.ceil(len(train_ids) / a.batch)
     total = a.epochs * spe
     run_id, step, best = secrets.token_hex(6), 0, None
+    if a.pretrained and not ckpt:
+        load_pretrained(model, a.pretrained, config, device)
+        if rank == 0:
+            print(f'started from the weights of {a.pretrained}', file=sys.stderr)
     if ckpt:
         model.load_state_dict({k: v.to(device) for k, v in ckpt[0].items()}, strict=True)
         opt.load_state_dict(ckpt[1]['optimizer'])
@@ -389,7 +406,8 @@ def _run(a, ckpt, rank, world, device, deadline):
     log = RunLog(os.path.join(a.out, LOG), step if ckpt else None) if rank == 0 else None
     if log:
         log.append({'type': 'start', 'step': step, 'steps_per_epoch': spe, 'epochs': a.epochs, 'resumed': bool(ckpt), 'time': now(),
-                    'model': preset, 'train_cases': len(train_ids), 'val_cases': len(val_ids)})
+                    'model': preset, 'train_cases': len(train_ids), 'val_cases': len(val_ids),
+                    **({'pretrained': os.path.abspath(a.pretrained)} if a.pretrained and not ckpt else {})})
         print(f'{"resuming at step %d/%d" % (step, total) if ckpt else "training"} {preset} on {world} rank(s) ({device.type}); '
               f'{len(train_ids)} train, {len(val_ids)} validated; {a.epochs} epochs × {spe} steps, batch {a.batch}'
               f'{" (%d × %d)" % (a.accumulate, a.batch // a.accumulate) if a.accumulate > 1 else ""}; run {run_id} in {a.out}', file=sys.stderr)

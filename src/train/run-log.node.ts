@@ -24,6 +24,8 @@ export interface StartLine {
   model: string;
   train_cases: number;
   val_cases: number;
+  /** The weights file a fine-tuning run started from (`--pretrained`), on its first start. */
+  pretrained?: string;
 }
 export interface StepLine {
   type: 'step';
