@@ -1,4 +1,4 @@
-import { BufferPool, type PoolStats } from './pool.js';
+import { BufferPool, DEFAULT_POOL_CAP, type PoolCap, type PoolStats } from './pool.js';
 import { ArgumentError, DeviceLostError, GPUOpError, InternalError, LimitError } from './errors.js';
 import { findGPU, requestAdapter } from './gpu.js';
 import { TRUSTED_KERNEL_TOGGLES, mergeToggles, noToggles, parseToggles, type DawnToggles } from './dawn-toggles.js';
@@ -34,6 +34,12 @@ export interface DeviceOptions {
   dawnToggles?: DawnToggles;
   /** Kernel autotuning (mode, budgets, store); see tuner.ts. The mode defaults to $HNFNET_TUNE, else 'on'. */
   tune?: TuneOptions;
+  /**
+   * The most bytes of freed storage buffers kept for reuse (Infinity: keep all). Default
+   * $HNFNET_MAX_POOLED, else a quarter of the highest live bytes seen, at least 256 MiB
+   * (pool.ts says why).
+   */
+  maxPooledBytes?: number;
 }
 
 export type LimitOverrides = Partial<Pick<DeviceLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize'>>;
@@ -142,6 +148,7 @@ export class Device {
     this.storagePool = new BufferPool(
       (bytes) => this.createBuffer(bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST),
       true,
+      poolCap(opts.maxPooledBytes),
     );
     this.uniformPool = new BufferPool((bytes) => dev.createBuffer({ size: bytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }), false);
     this.stagingPool = new BufferPool((bytes) => dev.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }), false);
@@ -562,6 +569,14 @@ function summarize(labels: string[]): string {
   const counts = new Map<string, number>();
   for (const l of labels) counts.set(l, (counts.get(l) ?? 0) + 1);
   return [...counts].map(([k, n]) => (n > 1 ? `${k}×${n}` : k)).join(', ');
+}
+
+function poolCap(given: number | undefined): PoolCap {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.HNFNET_MAX_POOLED;
+  const bytes = given ?? (env !== undefined && env !== '' ? Number(env) : undefined);
+  if (bytes === undefined) return DEFAULT_POOL_CAP;
+  if (!(bytes >= 0)) throw new ArgumentError(`maxPooledBytes${given === undefined ? ' (HNFNET_MAX_POOLED)' : ''} must be a number of bytes ≥ 0, got ${given ?? env}`);
+  return () => bytes;
 }
 
 function debugEnabled(): boolean {
