@@ -1,6 +1,6 @@
 /**
- * One recipe file for both trainers: configs/brats18-web.json (the shipped weights' recipe,
- * models/README.md) read by `hnfnet train --config` and by the twin's `--config`, setting for
+ * One recipe file for both trainers: configs/brats18-web.json and its second cycle
+ * configs/brats18-web-finetune.json (the shipped weights' recipe, models/README.md) read by `hnfnet train --config` and by the twin's `--config`, setting for
  * setting; and the twin refusing what it cannot honour instead of training something else.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { resolveFilePaths } from '../../src/cli/train-command.js';
 import { resolveTrainConfig } from '../../src/train/config.js';
 import { PYTHON_PKG, ROOT, run, PYTHON, torchMissing } from './python.js';
 
-const RECIPE = path.join(ROOT, 'configs/brats18-web.json');
+const RECIPES = ['configs/brats18-web.json', 'configs/brats18-web-finetune.json'].map((f) => path.join(ROOT, f));
 const missing = torchMissing();
 const tmp = mkdtempSync(path.join(tmpdir(), 'hnfnet-recipe-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -30,7 +30,7 @@ except (ValueError, SystemExit) as e:
   return JSON.parse(r.stdout) as { ok: true; args: Record<string, unknown> } | { ok: false; error: string };
 }
 
-describe('the training recipe file', () => {
+describe.each(RECIPES)('the training recipe file %s', (RECIPE) => {
   it('hnfnet train reads it: paths inside it are relative to the file', () => {
     const layer = JSON.parse(readFileSync(RECIPE, 'utf8')) as unknown;
     resolveFilePaths(layer, path.dirname(RECIPE));
@@ -76,6 +76,9 @@ describe('the training recipe file', () => {
     });
   });
 
+});
+
+describe('the twin', () => {
   it.skipIf(missing !== null)('the twin refuses settings it cannot honour, naming the key', async () => {
     const cases: [object, RegExp][] = [
       [{ lossy: 1 }, /unknown key "lossy"/],
