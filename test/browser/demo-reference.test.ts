@@ -37,7 +37,7 @@ describe('demo reference segmentation', () => {
     const other = generatePhantom({ size: 16, seed: 3 });
     await expect(referenceFromFile(file('small_seg.nii', encodeLabelMap(other.labels!, other.grid)), c)).rejects.toThrow(/small_seg\.nii.*shape \[16, 16, 16\] but case phantom-3 has \[20, 20, 20\]/);
     const shifted = { ...c.grid, srow: c.grid.srow.map((row, i) => row.map((v, j) => (i === 0 && j === 3 ? v + 2 : v))) as typeof c.grid.srow };
-    await expect(referenceFromFile(file('moved_seg.nii', encodeLabelMap(labelsToBrats(c.labels!, '2021'), shifted)), c)).rejects.toThrow(/moved_seg\.nii.*affine .* largest difference 2\.00 > 0\.001/);
+    await expect(referenceFromFile(file('moved_seg.nii', encodeLabelMap(labelsToBrats(c.labels!, '2021'), shifted)), c)).rejects.toThrow(/moved_seg\.nii: has affine .* \(largest difference 2\.00 > 0\.001\)/);
     const bad = labelsToBrats(c.labels!, '2021');
     bad[5] = 7;
     await expect(referenceFromFile(file('bad_seg.nii', encodeLabelMap(bad, c.grid)), c)).rejects.toThrow(/bad_seg\.nii.*labels 7 \(1 voxels\)/);
