@@ -1,7 +1,8 @@
 /**
  * The demo page: the segmenter mounted full-page. Query parameters set its options, so a link
  * (or a test) can ask for a particular run, e.g. `?case=phantom&phantomSize=48&weights=none&trainSteps=2`
- * (`&viewer=slices` for the plain canvases instead of NiiVue).
+ * (`&viewer=slices` for the plain canvases instead of NiiVue, `&keepLargest=0` to skip the weights'
+ * post-processing).
  * Without `weights=` the page loads the shipped weights.
  */
 import { mountSegmenter, type SegmenterOptions } from './segmenter.js';
@@ -31,6 +32,7 @@ if (viewer === 'niivue' || viewer === 'slices') options.viewer = viewer;
 const weights = q.get('weights') ?? SHIPPED_WEIGHTS_URL;
 if (weights !== 'none') options.weightsUrl = weights;
 if (q.has('tta')) options.tta = q.get('tta') !== '0';
+if (q.has('keepLargest')) options.keepLargest = q.get('keepLargest') !== '0';
 
 const app = document.getElementById('app');
 if (!app) throw new Error('index.html has no #app element');

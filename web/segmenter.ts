@@ -1,8 +1,10 @@
 /**
  * The embeddable brain-tumour segmenter: `mountSegmenter(element, options)` puts the whole demo
- * (case input, model, sliding-window inference with progress and cancel, the case in NiiVue
- * with the labels over it, download, kernel timings) into an element of any page. Plain DOM;
- * one device per segmenter unless the host page hands one in.
+ * (case input and an optional reference segmentation, model, sliding-window inference with
+ * progress and cancel and the weights' post-processing, the case in NiiVue with the prediction
+ * or the reference over it, a crosshair readout of labels and probabilities, Dice against the
+ * reference, download, kernel timings) into an element of any page. Plain DOM; one device per
+ * segmenter unless the host page hands one in.
  */
 import type { Device } from '../src/browser.js';
 import { LimitError } from '../src/tensor/errors.js';
@@ -13,9 +15,8 @@ import type { Region } from '../src/data/regions.js';
 import { presetConfig, type ModelConfig } from '../src/hnfnet/config.js';
 import type { SegmentationModel } from '../src/hnfnet/build.js';
 import { segmentCase } from '../src/infer/inferencer.js';
-import { loadModelFromWeights, saveWeights } from '../src/hnfnet/weights.js';
-import { dice } from '../src/eval/dice.js';
-import { regionMasks } from '../src/eval/masks.js';
+import { loadModelFromWeights, saveWeights, weightsKeepLargest } from '../src/hnfnet/weights.js';
+import { filterComponents } from '../src/infer/keep-largest.js';
 import { caseFromFiles, describeCase, filesFromDrop, phantomCase } from './case-input.js';
 import { fill, formatBytes, formatMs, h, nextPaint } from './dom.js';
 import { downloadBytes, segmentationFile } from './download.js';
@@ -26,6 +27,8 @@ import { timingTable } from './timing-table.js';
 import { trainOnPhantoms } from './train-demo.js';
 import { LABEL_COLOURS, LABEL_NAMES, labelCentre } from './viewer.js';
 import { openCaseView, type CaseView, type ViewedCase, type Voxel } from './case-view.js';
+import { readoutNodes } from './readout.js';
+import { diceLine, referenceFromFile, regionDice } from './reference.js';
 import { fittingWindow, shrinkNote, windowOptions, type WindowOption } from '../src/infer/window-fit.js';
 
 export interface SegmenterOptions {
@@ -49,6 +52,12 @@ export interface SegmenterOptions {
   overlap?: number;
   /** Test-time augmentation over the 8 flips (default off: 8× the work). */
   tta?: boolean;
+  /**
+   * Apply the post-processing the weights file recommends (`hnfnet_keep_largest`: keep only the
+   * largest connected component of those regions), as `hnfnet infer` does; default true. The
+   * page's checkbox starts at this value and the user can untick it.
+   */
+  keepLargest?: boolean;
   /** Largest edge of a slice view in CSS pixels (default 250; NiiVue's four tiles take twice that square). */
   viewSize?: number;
   /**
@@ -62,13 +71,17 @@ export interface SegmenterOptions {
 export interface SegmenterResult {
   caseId: string;
   dims: Dims3;
-  /** Internal labels (1 NCR/NET, 2 ED, 3 ET) on the case's grid, x-fastest. */
+  /** Internal labels (1 NCR/NET, 2 ED, 3 ET) on the case's grid, x-fastest, after the post-processing. */
   labels: Uint8Array;
+  /** [3, Z, Y, X] probabilities of WT, TC and ET on the case's grid (before thresholds and post-processing). */
+  probabilities: Float32Array;
+  /** The regions of which only the largest component was kept (empty: none). */
+  keepLargest: Region[];
   windows: number;
   window: number;
   ms: number;
   timings: KernelTiming[];
-  /** Dice of WT, TC, ET against the case's own segmentation, when it has one. */
+  /** Dice of WT, TC, ET against the reference (the case's own segmentation, or the one loaded beside it), when there is one. */
   dice: Record<Region, number> | null;
 }
 
@@ -96,6 +109,8 @@ interface LoadedModel {
   config: ModelConfig;
   preset: string | null;
   source: string;
+  /** The keep-largest regions its weights file recommends, null where it says nothing. */
+  keepLargest: Region[] | null;
 }
 
 type Overlay = 'prediction' | 'reference' | 'none';
@@ -110,6 +125,11 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
   let current: BratsCase | null = null;
   let loaded: LoadedModel | null = null;
   let prediction: Uint8Array | null = null;
+  let probabilities: Float32Array | null = null;
+  /** The case's own segmentation, or one the user loaded beside it. */
+  let reference: Uint8Array | null = null;
+  /** What the reference is, for the Dice line. */
+  let referenceName = '';
   let task: AbortController | null = null;
   let destroyed = false;
 
@@ -125,6 +145,7 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
   sizeSelect.value = String(options.phantomSize ?? 64);
   const phantomButton = h('button', { type: 'button', 'data-action': 'phantom' }, 'Generate phantom');
   const drop = h('div', { class: 'hnf-drop' }, 'or drop a case folder (or its files) here');
+  const referenceInput = h('input', { type: 'file', accept: '.nii,.gz', 'aria-label': 'reference segmentation' });
 
   const weightsInput = h('input', { type: 'file', accept: '.safetensors', 'aria-label': 'weights file' });
   const trainSeconds = h('input', { type: 'number', min: 5, max: 3600, step: 5, value: options.trainSeconds ?? 60, 'aria-label': 'training seconds' });
@@ -136,6 +157,8 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
   const overlapInput = h('input', { type: 'number', min: 0, max: 0.9, step: 0.05, value: options.overlap ?? 0.5, 'aria-label': 'overlap' });
   const ttaInput = h('input', { type: 'checkbox', 'aria-label': 'flip test-time augmentation' });
   ttaInput.checked = options.tta ?? false;
+  const keepInput = h('input', { type: 'checkbox', disabled: true, 'aria-label': 'keep largest component' });
+  const keepText = h('span', { 'data-keep-largest': '' }, 'post-processing: what the weights recommend, once they are loaded');
   const segmentButton = h('button', { type: 'button', class: 'hnf-primary', 'data-action': 'segment' }, 'Segment');
   const cancelButton = h('button', { type: 'button', disabled: true, 'data-action': 'cancel' }, 'Cancel');
   const progress = h('progress', { max: 1, value: 0 });
@@ -149,6 +172,7 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
   const opacity = h('input', { type: 'range', min: 0, max: 1, step: 0.05, value: 0.5, 'aria-label': 'overlay opacity' });
   const downloadButton = h('button', { type: 'button', disabled: true, 'data-action': 'download' }, 'Download segmentation (.nii.gz)');
   const resultNote = h('p', { class: 'hnf-note', 'data-result': '' });
+  const diceNote = h('p', { class: 'hnf-note', 'data-dice': '' });
   const timings = h('div', { class: 'hnf-step', hidden: true }, h('h3', {}, 'Kernel timings of the last run'));
   const timingsBody = h('div');
   timings.append(timingsBody);
@@ -172,6 +196,7 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
         h('div', { class: 'hnf-row' }, h('label', { class: 'hnf-file' }, 'Choose files…', filesInput), h('label', { class: 'hnf-file' }, 'Choose folder…', folderInput)),
         drop,
         h('div', { class: 'hnf-row' }, phantomButton, sizeSelect),
+        h('div', { class: 'hnf-row' }, h('label', { class: 'hnf-file' }, 'Reference segmentation…', referenceInput)),
         caseNote,
       ),
       h(
@@ -187,6 +212,7 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
         { class: 'hnf-step' },
         h('h3', {}, '3 · Segment'),
         h('div', { class: 'hnf-row' }, h('label', {}, 'window ', windowSelect), h('label', {}, 'overlap ', overlapInput), h('label', {}, ttaInput, ' flips (TTA)')),
+        h('div', { class: 'hnf-row' }, h('label', {}, keepInput, ' ', keepText)),
         h('div', { class: 'hnf-row' }, segmentButton, cancelButton),
         progress,
         runNote,
@@ -204,6 +230,7 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
         readout,
         h('div', { class: 'hnf-row' }, downloadButton),
         resultNote,
+        diceNote,
       ),
       timings,
     ),
@@ -240,6 +267,15 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
     cancelButton.disabled = !busy;
     saveButton.disabled = busy || !loaded;
     downloadButton.disabled = busy || !prediction;
+    referenceInput.disabled = !current;
+    for (const o of Array.from(overlaySelect.options)) o.disabled = (o.value === 'prediction' && !prediction) || (o.value === 'reference' && !reference);
+  }
+
+  /** The Dice line, whenever the prediction or the reference changes; the result's Dice too. */
+  function refreshDice(): Record<Region, number> | null {
+    const d = prediction && reference ? regionDice(prediction, reference) : null;
+    fill(diceNote, d ? diceLine(d, referenceName) : reference ? 'Segment to see the Dice of the prediction against the reference.' : '');
+    return d;
   }
 
   // ---- viewer ------------------------------------------------------------------------------
@@ -250,7 +286,7 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
 
   function setOverlay(o: Overlay): void {
     overlaySelect.value = o;
-    shown = o === 'prediction' ? prediction : o === 'reference' ? (current?.labels ?? null) : null;
+    shown = o === 'prediction' ? prediction : o === 'reference' ? reference : null;
     view?.setLabels(shown);
   }
 
@@ -269,22 +305,25 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
     if (cursor) v.focus(cursor);
   }
 
-  /** What the crosshair's voxel holds: the shown image's value and each segmentation's label. */
+  /** What the crosshair's voxel holds: image value, labels, probabilities (web/readout.ts). */
   function showReadout(v: Voxel): void {
     const c = current;
     if (!c) return;
-    const [X, Y, Z] = c.dims;
-    const [x, y, z] = v.map(Math.round) as [number, number, number];
-    if (x < 0 || y < 0 || z < 0 || x >= X || y >= Y || z >= Z) return;
-    const i = x + X * (y + Y * z);
     const m = Number(modalitySelect.value);
-    const name = (labels: Uint8Array | null) => (labels ? (LABEL_NAMES[labels[i]!] ?? 'background') : null);
-    const parts = [`voxel (${x}, ${y}, ${z})`, `${MODALITY_NAMES[m]} ${formatValue(c.images[m]![i]!)}`];
-    const p = name(prediction);
-    const r = name(c.labels);
-    if (p) parts.push(`prediction: ${p}`);
-    if (r) parts.push(`reference: ${r}`);
-    readout.textContent = parts.join(' · ');
+    const nodes = readoutNodes({ dims: c.dims, imageName: MODALITY_NAMES[m]!, image: c.images[m]!, prediction, reference, probabilities }, v);
+    if (!nodes) return;
+    cursor = v;
+    fill(readout, ...nodes);
+  }
+
+  /** The keep-largest checkbox for a model: ticked (unless options say not) where its weights recommend it. */
+  function showKeepLargest(m: LoadedModel): void {
+    const regions = m.keepLargest ?? [];
+    keepInput.disabled = regions.length === 0;
+    keepInput.checked = regions.length > 0 && (options.keepLargest ?? true);
+    keepText.textContent = regions.length
+      ? `keep only the largest connected component of ${regions.join(', ')} (these weights' recommendation, which hnfnet infer also applies by default)`
+      : 'no post-processing: these weights recommend none';
   }
 
   function setModel(m: LoadedModel): void {
@@ -293,23 +332,50 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
     const params = m.model.parameterCount();
     modelNote.textContent = `${m.preset ?? m.config.kind} (${(params / 1e6).toFixed(2)} M parameters) — ${m.source}`;
     clearError(modelNote);
+    showKeepLargest(m);
     refreshWindows();
     updateButtons();
   }
 
   function loadCase(c: BratsCase): void {
     current = c;
+    referenceInput.value = '';
     prediction = null;
+    probabilities = null;
+    reference = c.labels;
+    referenceName = "the case's segmentation";
     caseNote.textContent = describeCase(c);
     clearError(caseNote);
     view?.setCase(viewedCase(c));
-    setOverlay(c.labels ? 'reference' : 'none');
+    setOverlay(reference ? 'reference' : 'none');
     cursor = null;
-    const centre = c.labels ? labelCentre(c.labels, c.dims) : null;
+    const centre = reference ? labelCentre(reference, c.dims) : null;
     if (centre) focus(centre);
     readout.textContent = '';
     resultNote.textContent = '';
+    refreshDice();
     updateButtons();
+  }
+
+  /** A reference segmentation for the current case, from its own file. */
+  async function loadReference(f: File): Promise<void> {
+    const c = current;
+    if (!c) return;
+    try {
+      const r = await referenceFromFile(f, c);
+      if (current !== c) return;
+      reference = r;
+      referenceName = f.name;
+      caseNote.textContent = `${describeCase(c)}; reference ${f.name}`;
+      clearError(caseNote);
+      setOverlay('reference');
+      const centre = prediction ? null : labelCentre(r, c.dims);
+      if (centre) focus(centre);
+      refreshDice();
+      updateButtons();
+    } catch (e) {
+      showError(caseNote, e);
+    }
   }
 
   /** Runs one cancellable task at a time; the Cancel button aborts it. */
@@ -356,6 +422,7 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
         config: r.config,
         preset: r.preset,
         source: `trained here for ${r.steps} steps in ${formatMs(r.ms)}${first !== undefined && last !== undefined ? `, loss ${first.toFixed(3)} → ${last.toFixed(3)}` : ''}`,
+        keepLargest: null,
       };
       setModel(m);
       runNote.textContent = stopped ? `Training stopped after ${r.steps} steps; the model is kept.` : 'Model ready.';
@@ -396,6 +463,7 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
           window,
           overlap,
           tta: ttaInput.checked ? 8 : 1,
+          keepProbabilities: true,
           signal,
           onProgress: (d, t) => {
             done = d;
@@ -412,19 +480,29 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
         runNote.textContent = `Segmented ${c.id}, but another case is loaded now; run again for it.`;
         return null;
       }
-      prediction = seg.labels;
+      // The weights' post-processing, as hnfnet infer applies it (src/infer/segment-files.node.ts).
+      const keepLargest = keepInput.checked ? (m.keepLargest ?? []) : [];
+      const post = keepLargest.length ? filterComponents(seg.labels, c.dims, { keepLargest }) : null;
+      const labels = post?.labels ?? seg.labels;
+      prediction = labels;
+      probabilities = seg.probabilities!;
       setOverlay('prediction');
-      const centre = labelCentre(seg.labels, c.dims);
+      const centre = labelCentre(labels, c.dims);
       if (centre) focus(centre);
-      const d = c.labels ? regionDice(seg.labels, c.labels) : null;
-      const counts = [1, 2, 3].map((l) => seg.labels.reduce((a, v) => a + (v === l ? 1 : 0), 0));
+      else if (cursor) showReadout(cursor);
+      const d = refreshDice();
+      const counts = [1, 2, 3].map((l) => labels.reduce((a, v) => a + (v === l ? 1 : 0), 0));
       runNote.textContent = `Done: ${seg.windows} window${seg.windows === 1 ? '' : 's'} of ${window}³ in ${formatMs(ms)}.`;
-      resultNote.textContent =
-        `Voxels: NCR/NET ${counts[0]}, ED ${counts[1]}, ET ${counts[2]}.` + (d ? ` Dice against the case's segmentation: WT ${d.WT.toFixed(3)}, TC ${d.TC.toFixed(3)}, ET ${d.ET.toFixed(3)}.` : '');
+      const postNote = post
+        ? ` Kept the largest component of ${keepLargest.join(', ')}: ${keepLargest.map((r) => `${r} lost ${post.removed[r]} voxels`).join(', ')}.`
+        : m.keepLargest?.length
+          ? ` No post-processing (the weights recommend keeping the largest component of ${m.keepLargest.join(', ')}).`
+          : '';
+      resultNote.textContent = `Voxels: NCR/NET ${counts[0]}, ED ${counts[1]}, ET ${counts[2]}.${postNote}`;
       fill(timingsBody, timingTable(rows, ms));
       timings.hidden = false;
       root.dataset.state = 'segmented';
-      const result: SegmenterResult = { caseId: c.id, dims: c.dims, labels: seg.labels, windows: seg.windows, window, ms, timings: rows, dice: d };
+      const result: SegmenterResult = { caseId: c.id, dims: c.dims, labels, probabilities: seg.probabilities!, keepLargest, windows: seg.windows, window, ms, timings: rows, dice: d };
       options.onSegmented?.(result);
       updateButtons();
       return result;
@@ -457,6 +535,10 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
   };
   filesInput.addEventListener('change', () => void loadFiles(Array.from(filesInput.files ?? [])));
   folderInput.addEventListener('change', () => void loadFiles(Array.from(folderInput.files ?? [])));
+  referenceInput.addEventListener('change', () => {
+    const f = referenceInput.files?.[0];
+    if (f) void loadReference(f);
+  });
   drop.addEventListener('dragover', (ev) => {
     ev.preventDefault();
     drop.classList.add('hnf-over');
@@ -483,8 +565,9 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
     void f.arrayBuffer().then(
       (buf) => {
         try {
-          const r = loadModelFromWeights(new Uint8Array(buf), f.name, { device: dev });
-          setModel({ ...r, source: `weights from ${f.name}` });
+          const bytes = new Uint8Array(buf);
+          const r = loadModelFromWeights(bytes, f.name, { device: dev });
+          setModel({ ...r, source: `weights from ${f.name}`, keepLargest: weightsKeepLargest(bytes, f.name) });
         } catch (e) {
           showError(modelNote, e);
         }
@@ -551,8 +634,9 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
       try {
         const res = await fetch(options.weightsUrl);
         if (!res.ok) throw new Error(`${options.weightsUrl}: HTTP ${res.status}`);
-        const r = loadModelFromWeights(new Uint8Array(await res.arrayBuffer()), options.weightsUrl, { device });
-        setModel({ ...r, source: `weights from ${options.weightsUrl}` });
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        const r = loadModelFromWeights(bytes, options.weightsUrl, { device });
+        setModel({ ...r, source: `weights from ${options.weightsUrl}`, keepLargest: weightsKeepLargest(bytes, options.weightsUrl) });
       } catch (e) {
         showError(modelNote, e);
       }
@@ -591,21 +675,8 @@ function viewedCase(c: BratsCase): ViewedCase {
   return { id: c.id, dims: c.dims, spacing: c.spacing, grid: c.grid, images: c.images, modalities: MODALITY_NAMES };
 }
 
-/** An image value for the readout: raw intensities are integers, normalised ones small floats. */
-function formatValue(v: number): string {
-  return Number.isInteger(v) ? String(v) : v.toPrecision(4);
-}
-
 /** Calls `onAbort` when the signal fires, and passes the signal on. */
 function signalWatch(signal: AbortSignal, onAbort: () => void): AbortSignal {
   signal.addEventListener('abort', onAbort, { once: true });
   return signal;
-}
-
-/** Dice of the nested regions, prediction against reference (both internal labels). */
-function regionDice(pred: Uint8Array, ref: Uint8Array): Record<Region, number> {
-  // Internal labels keep ET at 3 (src/data's LABELS).
-  const p = regionMasks(pred, 3);
-  const r = regionMasks(ref, 3);
-  return { WT: dice(p.WT, r.WT), TC: dice(p.TC, r.TC), ET: dice(p.ET, r.ET) };
 }

@@ -3,14 +3,17 @@
  * steps on 16³ patches (enough to exercise training; its predictions mean nothing), 32³
  * windows, then the prediction overlay in NiiVue, the timing table, the downloaded NIfTI (read back with src/data
  * and checked against the phantom's grid), a screenshot in test-output/, the weights' round
- * trip through a file, cancel, and the page's message where there is no WebGPU.
+ * trip through a file, cancel, and the page's message where there is no WebGPU. Then a real
+ * case with the shipped weights: a reference loaded beside it, its Dice as src/eval computes
+ * it in Node, the probability readout, the overlay toggle, screenshots test-output/demo-real-case*.png.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatePhantom, readNifti } from '../../src/data/index.js';
-import { weightsConfig } from '../../src/hnfnet/weights.js';
+import { generatePhantom, labelsFromBrats, readNifti } from '../../src/data/index.js';
+import { connectedComponents, dice, regionMasks } from '../../src/eval/index.js';
+import { weightsConfig, weightsKeepLargest } from '../../src/hnfnet/weights.js';
 import { SHIPPED_WEIGHTS } from '../../src/cli/shipped-weights.js';
 import { decodeSafetensors } from '../../src/nn/safetensors.js';
 import { ROOT } from '../../scripts/build-browser.js';
@@ -18,7 +21,7 @@ import type { LocalServer } from '../../scripts/local-server.js';
 import { startDemoServer } from '../../web/serve.js';
 import { chromiumMissing, launchChromium, type Browser } from './chromium.js';
 import { runTwin, torchMissing, writePhantoms } from '../twin/python.js';
-import { niivueState, viewerColours } from './viewer-state.js';
+import { labelCounts, niivueState, viewerColours } from './viewer-state.js';
 
 const OUT = path.join(ROOT, 'test-output');
 const PHANTOM = { size: 48, seed: 1 };
@@ -168,48 +171,132 @@ describe.skipIf(missing !== null)(`demo in headless Chromium${missing ? ` (skipp
   }, 240_000);
 
   // The shipped weights on one of their fold's held-out cases (a real BraTS 2018 scan from
-  // ../shared/data/brats18), as a user would: the page loads the weights itself, the case's five
-  // files are picked, Segment (128³ windows, overlap 0.25, no flips, on SwiftShader).
+  // ../shared/data/brats18), as a user would: the page loads the weights itself, the case's four
+  // images are picked, then its segmentation as the reference, Segment (128³ windows, overlap
+  // 0.25, no flips, on SwiftShader) with the weights' keep-largest post-processing.
   const real = shippedCase();
-  it.skipIf(typeof real === 'string')(`segments a real case with the shipped weights: Dice against its labels${typeof real === 'string' ? ` (skipped: ${real})` : ''}`, async () => {
-    const { dir, id } = real as { dir: string; id: string };
-    const page = await browser.context.newPage();
-    try {
-      await page.goto(`${server.url}?window=128&overlap=0.25`);
-      await page.waitForSelector('.hnf-segmenter[data-state="ready"]', { timeout: 60_000 });
-      await page.waitForFunction(() => /weights from models\//.test(document.querySelector('[data-model]')?.textContent ?? ''), null, { timeout: 60_000 });
-      expect(await page.locator('[data-model]').textContent()).toMatch(/^hnfnetv2-web \(0\.72 M parameters\) — weights from models\/hnfnetv2-web-brats18\.safetensors$/);
-      const files = readdirSync(dir).filter((f) => f.endsWith('.nii.gz')).map((f) => path.join(dir, f));
-      await page.setInputFiles('input[type="file"][accept=".nii,.gz"]', files);
-      await page.waitForFunction((want: string) => (document.querySelector('.hnf-step')?.textContent ?? '').includes(want), `${id}: 240×240×155`, { timeout: 120_000 });
-      const t0 = performance.now();
-      const result = await page.evaluate(async () => {
-        const r = await (window as unknown as { hnfnetSegmenter: { segment(): Promise<{ dice: Record<string, number> | null; windows: number; window: number; labels: Uint8Array } | null> } }).hnfnetSegmenter.segment();
-        const counts: Record<string, number> = {};
-        for (const l of r?.labels ?? []) counts[l] = (counts[l] ?? 0) + 1;
-        return r && { dice: r.dice, windows: r.windows, window: r.window, counts };
-      });
-      const ms = performance.now() - t0;
-      // NiiVue takes the prediction over after segment() resolves; on SwiftShader's software GL
-      // that keeps the page busy for tens of seconds (a real GPU takes milliseconds), so wait for it first.
-      const shown = await niivueState(page);
-      expect(result, (await page.locator('[role=status]').textContent()) ?? '').not.toBeNull();
-      console.log(`demo, real case ${id}: ${result!.windows} windows of ${result!.window}³ in ${(ms / 1000).toFixed(1)} s in Chromium; Dice ${JSON.stringify(result!.dice)}`);
-      expect(result!.window).toBe(128);
-      // The case's FLAIR and the prediction, in NiiVue on the case's grid.
-      expect(shown.volumes.map((v) => [v.name, v.dims])).toEqual([
-        [`${id}_FLAIR.nii`, [240, 240, 155]],
-        [`${id}_labels.nii`, [240, 240, 155]],
-      ]);
-      expect(await page.locator('select[aria-label="overlay"]').inputValue()).toBe('prediction');
-      expect(shown.volumes[1]!.counts).toEqual(result!.counts);
-      expect(result!.dice!.WT).toBeGreaterThan(DEMO_FLOOR.WT);
-      expect(result!.dice!.TC).toBeGreaterThan(DEMO_FLOOR.TC);
-      expect(result!.dice!.ET).toBeGreaterThan(DEMO_FLOOR.ET);
-    } finally {
-      await page.close();
-    }
-  }, 900_000);
+  it.skipIf(typeof real === 'string')(
+    `segments a real case with the shipped weights: overlay drawn, Dice against a loaded reference as src/eval gives it, probability readout${typeof real === 'string' ? ` (skipped: ${real})` : ''}`,
+    async () => {
+      const { dir, id } = real as { dir: string; id: string };
+      const weightsFile = path.join(ROOT, 'models', SHIPPED_WEIGHTS);
+      const recommended = weightsKeepLargest(readFileSync(weightsFile), weightsFile);
+      expect(recommended).toEqual(['WT', 'TC']);
+      const page = await browser.context.newPage();
+      try {
+        await page.goto(`${server.url}?window=128&overlap=0.25`);
+        await page.waitForSelector('.hnf-segmenter[data-state="ready"]', { timeout: 60_000 });
+        await page.waitForFunction(() => /weights from models\//.test(document.querySelector('[data-model]')?.textContent ?? ''), null, { timeout: 60_000 });
+        expect(await page.locator('[data-model]').textContent()).toMatch(/^hnfnetv2-web \(0\.72 M parameters\) — weights from models\/hnfnetv2-web-brats18\.safetensors$/);
+        // The weights' recommendation, ticked by default and said so.
+        expect(await page.locator('input[aria-label="keep largest component"]').isChecked()).toBe(true);
+        expect(await page.locator('[data-keep-largest]').textContent()).toMatch(/largest connected component of WT, TC \(these weights' recommendation/);
+
+        const niftis = readdirSync(dir).filter((f) => f.endsWith('.nii.gz'));
+        const segName = niftis.find((f) => /_seg\.nii\.gz$/.test(f))!;
+        await page.setInputFiles('input[type="file"][accept=".nii,.gz"][multiple]', niftis.filter((f) => f !== segName).map((f) => path.join(dir, f)));
+        await page.waitForFunction((want: string) => (document.querySelector('.hnf-step')?.textContent ?? '').includes(want), `${id}: 240×240×155`, { timeout: 120_000 });
+        expect(await page.locator('.hnf-step').first().textContent()).not.toContain('with a reference segmentation');
+        // NiiVue's first render of a BraTS volume keeps SwiftShader's page busy for half a minute.
+        await niivueState(page);
+        await page.setInputFiles('input[aria-label="reference segmentation"]', path.join(dir, segName), { timeout: 120_000 });
+        await page.waitForFunction((want: string) => (document.querySelector('.hnf-step')?.textContent ?? '').includes(want) || document.querySelector('.hnf-error') !== null, `reference ${segName}`, { timeout: 180_000 });
+        expect(await page.locator('.hnf-step').first().textContent()).toContain(`; reference ${segName}`);
+        expect(await page.locator('select[aria-label="overlay"]').inputValue()).toBe('reference');
+        const refShown = await niivueState(page);
+
+        const t0 = performance.now();
+        const result = await page.evaluate(async () => {
+          type R = { dice: Record<string, number> | null; windows: number; window: number; labels: Uint8Array; keepLargest: string[]; probabilities: Float32Array };
+          const r = await (window as unknown as { hnfnetSegmenter: { segment(): Promise<R | null> } }).hnfnetSegmenter.segment();
+          (window as unknown as { demoResult: R | null }).demoResult = r;
+          const counts: Record<string, number> = {};
+          for (const l of r?.labels ?? []) counts[l] = (counts[l] ?? 0) + 1;
+          return r && { dice: r.dice, windows: r.windows, window: r.window, counts, keepLargest: r.keepLargest, probabilities: r.probabilities.length };
+        });
+        const ms = performance.now() - t0;
+        // NiiVue takes the prediction over after segment() resolves; on SwiftShader's software GL
+        // that keeps the page busy for tens of seconds (a real GPU takes milliseconds), so wait for it first.
+        const shown = await niivueState(page);
+        expect(result, (await page.locator('[role=status]').textContent()) ?? '').not.toBeNull();
+        console.log(`demo, real case ${id}: ${result!.windows} windows of ${result!.window}³ in ${(ms / 1000).toFixed(1)} s in Chromium; Dice ${JSON.stringify(result!.dice)}`);
+        expect(result!.window).toBe(128);
+        expect(result!.keepLargest).toEqual(recommended);
+        expect(result!.probabilities).toBe(3 * 240 * 240 * 155);
+        expect(await page.locator('[data-result]').textContent()).toMatch(/Kept the largest component of WT, TC: WT lost \d+ voxels, TC lost \d+ voxels\./);
+        // The case's FLAIR and the prediction, in NiiVue on the case's grid, drawn in the label colours.
+        expect(shown.volumes.map((v) => [v.name, v.dims])).toEqual([
+          [`${id}_FLAIR.nii`, [240, 240, 155]],
+          [`${id}_labels.nii`, [240, 240, 155]],
+        ]);
+        expect(await page.locator('select[aria-label="overlay"]').inputValue()).toBe('prediction');
+        expect(shown.volumes[1]!.counts).toEqual(result!.counts);
+        const colours = (await viewerColours(page, 'niivue'))[0]!;
+        expect(colours.red + colours.green + colours.yellow, `overlay drawn: ${JSON.stringify(colours)}`).toBeGreaterThan(100);
+        await page.screenshot({ path: path.join(OUT, 'demo-real-case.png'), fullPage: true });
+
+        // The prediction as the page downloads it, against the reference file, in Node by src/eval.
+        const [download] = await Promise.all([page.waitForEvent('download'), page.click('button[data-action="download"]')]);
+        const predFile = path.join(OUT, download.suggestedFilename());
+        await download.saveAs(predFile);
+        const pred = regionMasks(readNifti(readFileSync(predFile), { name: predFile }).data, 4);
+        const refVol = readNifti(readFileSync(path.join(dir, segName)), { name: segName });
+        const ref = regionMasks(refVol.data, 4);
+        // keep-largest left one component of WT and of TC.
+        for (const r of ['WT', 'TC'] as const) expect(connectedComponents(pred[r], [155, 240, 240], 26).count, r).toBe(1);
+        const shownDice = await page.evaluate(() =>
+          Object.fromEntries(['wt', 'tc', 'et'].map((r) => { const el = document.querySelector(`[data-dice] [data-dice-${r}]`); return [r.toUpperCase(), { text: el?.textContent ?? '', value: Number(el?.getAttribute(`data-dice-${r}`)) }]; })),
+        );
+        for (const r of ['WT', 'TC', 'ET'] as const) {
+          const node = dice(pred[r], ref[r]);
+          const text = Number(/^[A-Z]{2} (\d\.\d{6})$/.exec(shownDice[r]!.text)?.[1]);
+          expect(Math.abs(text - node), `${r}: page shows "${shownDice[r]!.text}", Node's src/eval ${node}`).toBeLessThanOrEqual(1e-6);
+          expect(Math.abs(shownDice[r]!.value - node), r).toBeLessThanOrEqual(1e-12);
+          expect(Math.abs(result!.dice![r]! - node), r).toBeLessThanOrEqual(1e-12);
+        }
+        expect(await page.locator('[data-dice]').textContent()).toContain(`Dice against ${segName}: WT `);
+        expect(result!.dice!.WT).toBeGreaterThan(DEMO_FLOOR.WT);
+        expect(result!.dice!.TC).toBeGreaterThan(DEMO_FLOOR.TC);
+        expect(result!.dice!.ET).toBeGreaterThan(DEMO_FLOOR.ET);
+
+        // The crosshair's readout: both labels and the three probabilities, as the run produced them.
+        const readout = await page.evaluate(() => {
+          const el = document.querySelector('[data-readout]')!;
+          const voxel = el.querySelector('[data-voxel]')?.getAttribute('data-voxel')?.split(',').map(Number) ?? [];
+          const r = (window as unknown as { demoResult: { probabilities: Float32Array } }).demoResult;
+          const n = 240 * 240 * 155;
+          const i = voxel[0]! + 240 * (voxel[1]! + 240 * voxel[2]!);
+          return {
+            text: el.textContent ?? '',
+            voxel,
+            shown: ['wt', 'tc', 'et'].map((k) => Number(el.querySelector(`[data-prob-${k}]`)?.getAttribute(`data-prob-${k}`))),
+            run: [0, 1, 2].map((k) => r.probabilities[k * n + i]!),
+          };
+        });
+        console.log(`demo readout: ${readout.text}`);
+        expect(readout.voxel).toHaveLength(3);
+        expect(readout.text).toMatch(/prediction: [^·]+ · reference: [^·]+ · p WT (\d\.\d{3}), TC (\d\.\d{3}), ET (\d\.\d{3})$/);
+        const printed = /p WT (\S+), TC (\S+), ET (\S+)$/.exec(readout.text)!.slice(1).map(Number);
+        for (const [k, p] of printed.entries()) {
+          expect(p).toBeGreaterThanOrEqual(0);
+          expect(p).toBeLessThanOrEqual(1);
+          expect(Math.abs(p - readout.run[k]!)).toBeLessThanOrEqual(5e-4);
+        }
+        expect(readout.shown).toEqual(readout.run);
+
+        // The toggle: the reference over the same image, voxel for voxel.
+        await page.selectOption('select[aria-label="overlay"]', 'reference', { timeout: 120_000 });
+        const withRef = await niivueState(page);
+        const refCounts = labelCounts(labelsFromBrats(refVol.data, '2021', segName));
+        expect(refShown.volumes[1]!.counts).toEqual(refCounts);
+        expect(withRef.volumes[1]!.counts).toEqual(refCounts);
+        await page.screenshot({ path: path.join(OUT, 'demo-real-case-reference.png'), fullPage: true });
+      } finally {
+        await page.close();
+      }
+    },
+    1_500_000,
+  );
 
   it('says what to enable when the browser has no WebGPU', async () => {
     const plain = await launchChromium({ webgpu: false });
