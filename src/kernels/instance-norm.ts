@@ -4,7 +4,7 @@ import { bindingElems } from '../tensor/chunks.js';
 import { block, place, planeBlocks, writeRange, type PlaneBlock } from './split.js';
 import { slice } from './concat.js';
 import type { KernelDef } from '../tensor/kernel.js';
-import { fmt } from '../tensor/shape.js';
+import { fmt, sameShape } from '../tensor/shape.js';
 import { ShapeError } from '../tensor/errors.js';
 import { arg, sameDevice } from './util.js';
 import { planeChunks } from './pool.js';
@@ -63,7 +63,7 @@ const sampleKernel: KernelDef = {
  * invocation pays for its index math, so both cut the time several-fold. Anything else
  * takes the scalar path.
  */
-const vecType = (vec: boolean) => (vec ? 'vec4<f32>' : 'f32');
+const vecType = (vec: boolean): 'vec4<f32>' | 'f32' => (vec ? 'vec4<f32>' : 'f32');
 const hsum = (vec: boolean) => (vec ? 'fn hsum(v: vec4<f32>) -> f32 { return (v.x + v.y) + (v.z + v.w); }' : 'fn hsum(v: f32) -> f32 { return v; }');
 
 function cached(map: Map<string, KernelDef>, key: string, make: () => KernelDef): KernelDef {
@@ -160,29 +160,42 @@ const perVoxelUniforms = [
   { name: 'c', type: 'u32' },
 ] as const;
 
-/** Pass 4: y = x̂·w + b; weight and bias are optional bindings. */
-function normalizeKernel(hasW: boolean, hasB: boolean, vec: boolean): KernelDef {
+/**
+ * Pass 4: y = x̂·w + b, then the fused epilogue: + r (a residual of x's shape) and ReLU.
+ * Written as the unfused ops compute it, ((x̂·w + b) + r) then relu's select (which keeps a
+ * NaN, as relu does), so the fused forms give the values of norm → add → relu.
+ */
+function normalizeKernel(hasW: boolean, hasB: boolean, vec: boolean, hasR: boolean, relu: boolean): KernelDef {
   const T = vecType(vec);
-  return cached(kernels, `norm${hasW}${hasB}${vec}`, () => ({
-    name: `instance_norm${vec ? '_vec4' : ''}`,
-    inputs: [{ name: 'x', type: T }, 'stats', ...(hasW ? ['w'] : []), ...(hasB ? ['b'] : [])],
+  return cached(kernels, `norm${hasW}${hasB}${vec}${hasR}${relu}`, () => ({
+    name: `instance_norm${hasR ? '_add' : ''}${relu ? '_relu' : ''}${vec ? '_vec4' : ''}`,
+    inputs: [{ name: 'x', type: T }, 'stats', ...(hasW ? ['w'] : []), ...(hasB ? ['b'] : []), ...(hasR ? [{ name: 'r', type: T }] : [])],
     outputs: [{ name: 'y', type: T }],
     uniforms: perVoxelUniforms,
     workgroupSize: 64,
     body: perVoxel(
       vec,
       `    let xh = ((x[e] - ${T}(stats[4u * p])) - ${T}(stats[4u * p + 1u])) * stats[4u * p + 2u];
-    y[e] = xh${hasW ? ' * w[p % u.c]' : ''}${hasB ? ' + b[p % u.c]' : ''};`,
+    let v = xh${hasW ? ' * w[p % u.c]' : ''}${hasB ? ' + b[p % u.c]' : ''};
+    let vr = ${hasR ? 'v + r[e]' : 'v'};
+    y[e] = ${relu ? `select(vr, ${T}(0.0), vr < ${T}(0.0))` : 'vr'};`,
     ),
   }));
 }
 
+/**
+ * The upstream gradient a backward pass works on: g itself, or, after a fused ReLU, g where
+ * the output y is positive (exactly where the pre-activation is), so no masked copy of g is
+ * written and read back.
+ */
+const gradOf = (T: string, mask: boolean, at: string) => (mask ? `select(${T}(0.0), g[${at}], y[${at}] > ${T}(0.0))` : `g[${at}]`);
+
 /** Backward pass 1: per (plane, chunk), Σg and Σg·x̂ in one read of g and x. */
-function backwardPartialKernel(vec: boolean): KernelDef {
+function backwardPartialKernel(vec: boolean, mask: boolean): KernelDef {
   const T = vecType(vec);
-  return cached(kernels, `bsums${vec}`, () => ({
-    name: `instance_norm_backward_sums${vec ? '_vec4' : ''}`,
-    inputs: [{ name: 'g', type: T }, { name: 'x', type: T }, 'stats'],
+  return cached(kernels, `bsums${vec}${mask}`, () => ({
+    name: `instance_norm${mask ? '_relu' : ''}_backward_sums${vec ? '_vec4' : ''}`,
+    inputs: [{ name: 'g', type: T }, { name: 'x', type: T }, 'stats', ...(mask ? [{ name: 'y', type: T }] : [])],
     outputs: ['part'],
     uniforms: [
       { name: 'planes', type: 'u32' },
@@ -200,7 +213,7 @@ function backwardPartialKernel(vec: boolean): KernelDef {
   var s1 = ${T}(0.0);
   var s2 = ${T}(0.0);
   for (var i = idx % u.chunks; i < u.sv; i = i + u.chunks) {
-    let gv = g[base + i];
+    let gv = ${gradOf(T, mask, 'base + i')};
     s1 = s1 + gv;
     s2 = s2 + gv * (((x[base + i] - k) - m) * r);
   }
@@ -243,13 +256,16 @@ const backwardChannelKernel: KernelDef = {
   db[idx] = tb;`,
 };
 
-/** Backward pass 3: dx = (w/σ)·(g − mean(g) − x̂·mean(g·x̂)). */
-function dxKernel(hasW: boolean, vec: boolean): KernelDef {
+/**
+ * Backward pass 3: dx = (w/σ)·(g − mean(g) − x̂·mean(g·x̂)); with `dr`, also the masked g,
+ * which is the gradient of a fused residual (the addition passes it on unchanged).
+ */
+function dxKernel(hasW: boolean, vec: boolean, mask: boolean, dr: boolean): KernelDef {
   const T = vecType(vec);
-  return cached(kernels, `dx${hasW}${vec}`, () => ({
-    name: `instance_norm_backward${vec ? '_vec4' : ''}`,
-    inputs: [{ name: 'g', type: T }, { name: 'x', type: T }, 'stats', 'psum', ...(hasW ? ['w'] : [])],
-    outputs: [{ name: 'dx', type: T }],
+  return cached(kernels, `dx${hasW}${vec}${mask}${dr}`, () => ({
+    name: `instance_norm${mask ? '_relu' : ''}_backward${vec ? '_vec4' : ''}`,
+    inputs: [{ name: 'g', type: T }, { name: 'x', type: T }, 'stats', 'psum', ...(hasW ? ['w'] : []), ...(mask ? [{ name: 'y', type: T }] : [])],
+    outputs: [{ name: 'dx', type: T }, ...(dr ? [{ name: 'dr', type: T }] : [])],
     uniforms: perVoxelUniforms,
     workgroupSize: 64,
     body: perVoxel(
@@ -257,21 +273,26 @@ function dxKernel(hasW: boolean, vec: boolean): KernelDef {
       `    let r = stats[4u * p + 2u];
     let xh = ((x[e] - ${T}(stats[4u * p])) - ${T}(stats[4u * p + 1u])) * r;
     let inv = 1.0 / f32(u.s);
-    dx[e] = (r${hasW ? ' * w[p % u.c]' : ''}) * (g[e] - psum[2u * p] * inv - xh * (psum[2u * p + 1u] * inv));`,
+    let gv = ${gradOf(T, mask, 'e')};
+    dx[e] = (r${hasW ? ' * w[p % u.c]' : ''}) * (gv - psum[2u * p] * inv - xh * (psum[2u * p + 1u] * inv));${dr ? '\n    dr[e] = gv;' : ''}`,
     ),
   }));
 }
 
-function checkArgs(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): void {
-  if (x.rank !== 5) throw new ShapeError(`instanceNorm3d: expected a 5-D [N, C, D, H, W] input, got ${fmt(x.shape)}`);
+function checkArgs(op: string, x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number, residual: Tensor | null): void {
+  if (x.rank !== 5) throw new ShapeError(`${op}: expected a 5-D [N, C, D, H, W] input, got ${fmt(x.shape)}`);
   const c = x.shape[1]!;
   for (const [name, t] of [['weight', weight], ['bias', bias]] as const) {
     if (!t) continue;
-    sameDevice('instanceNorm3d', x, t);
-    if (t.size !== c || t.rank !== 1) throw new ShapeError(`instanceNorm3d: ${name} ${fmt(t.shape)} should be [${c}] for input ${fmt(x.shape)}`);
+    sameDevice(op, x, t);
+    if (t.size !== c || t.rank !== 1) throw new ShapeError(`${op}: ${name} ${fmt(t.shape)} should be [${c}] for input ${fmt(x.shape)}`);
   }
-  if (!(eps >= 0) || !Number.isFinite(eps)) throw new ShapeError(`instanceNorm3d: eps must be a non-negative number, got ${eps} (input ${fmt(x.shape)})`);
-  if (x.size === 0 && x.shape[0]! * c > 0) throw new ShapeError(`instanceNorm3d: input ${fmt(x.shape)} has no voxels to normalise`);
+  if (residual) {
+    sameDevice(op, x, residual);
+    if (!sameShape(residual.shape, x.shape)) throw new ShapeError(`${op}: residual ${fmt(residual.shape)} should have the input's shape ${fmt(x.shape)} (no broadcasting)`);
+  }
+  if (!(eps >= 0) || !Number.isFinite(eps)) throw new ShapeError(`${op}: eps must be a non-negative number, got ${eps} (input ${fmt(x.shape)})`);
+  if (x.size === 0 && x.shape[0]! * c > 0) throw new ShapeError(`${op}: input ${fmt(x.shape)} has no voxels to normalise`);
 }
 
 /** Per-plane statistics [N·C, 4] = (k, mean − k, 1/sqrt(var + eps), var) (no autograd). */
@@ -303,49 +324,82 @@ export function instanceNormStats(x: Tensor, eps = 1e-5): Tensor {
  * over D·H·W. weight and bias are optional, independently.
  */
 export function instanceNorm3d(x: Tensor, weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
-  checkArgs(x, weight, bias, eps);
+  return normWithEpilogue('instanceNorm3d', x, weight, bias, eps, null, false);
+}
+
+/**
+ * relu(instanceNorm3d(x, weight, bias, eps)) as one op: the ReLU runs in the normalising
+ * pass, which saves writing the norm's output and reading it back, and its backward masks
+ * the upstream gradient inside the norm's own backward passes. Equal to the two ops in value
+ * and gradient.
+ */
+export function instanceNorm3dRelu(x: Tensor, weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
+  return normWithEpilogue('instanceNorm3dRelu', x, weight, bias, eps, null, true);
+}
+
+/**
+ * instanceNorm3d(x, weight, bias, eps) + residual (then ReLU with `relu`) as one op: the
+ * residual block's tail (norm → + identity → ReLU) in the normalising pass, which saves two
+ * (or three, with the ReLU) passes over memory. residual has x's shape. Equal to the
+ * unfused ops in value and in the gradients of x, weight, bias and residual.
+ */
+export function instanceNorm3dAdd(x: Tensor, residual: Tensor, weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5, opts: { relu?: boolean } = {}): Tensor {
+  return normWithEpilogue(opts.relu ? 'instanceNorm3dAddRelu' : 'instanceNorm3dAdd', x, weight, bias, eps, residual, opts.relu ?? false);
+}
+
+/** The instance norm and its optional epilogue (+ residual, ReLU), forward and autograd. */
+function normWithEpilogue(op: string, x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number, residual: Tensor | null, relu: boolean): Tensor {
+  checkArgs(op, x, weight, bias, eps, residual);
   const [n, c] = x.shape as [number, number];
   const y = empty(x.shape, x.device, 'instance_norm');
   if (x.size === 0) return y;
   let stats: Tensor;
   if (x.size <= bindingElems(x.device)) {
     stats = instanceNormStats(x, eps);
-    normalize(x, stats, weight, bias, y);
+    normalize(x, stats, weight, bias, residual, relu, y);
   } else {
     // Beyond one binding: blocks of whole planes, each with its own statistics.
     stats = empty([n * c, 4], x.device, 'instance_norm');
-    for (const b of planeBlocks('instanceNorm3d', x.shape, bindingElems(x.device), x.device)) {
+    for (const b of planeBlocks(op, x.shape, bindingElems(x.device), x.device)) {
       noGrad(() =>
         tidy(() => {
           const xb = block(x, b.start, b.shape);
           const st = instanceNormStats(xb, eps);
           place(st, stats, b.plane0 * 4);
-          writeRange(y, b.start, b.shape, (yb) => normalize(xb, st, channels(weight, b), channels(bias, b), yb));
+          const rb = residual ? block(residual, b.start, b.shape) : null;
+          writeRange(y, b.start, b.shape, (yb) => normalize(xb, st, channels(weight, b), channels(bias, b), rb, relu, yb));
         }),
       );
     }
   }
-  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
-  attachGrad('instance_norm3d', inputs, [y], [x, stats, ...(weight ? [weight] : [])], (g, [xs, st, w]) => {
-    const grads = instanceNormBackward(g[0]!, xs!, st!, w ?? null);
+  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
+  // After a ReLU the output is the mask; the residual itself is never needed.
+  const save = [x, stats, ...(weight ? [weight] : []), ...(relu ? [y] : [])];
+  attachGrad(op.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`), inputs, [y], save, (g, saved) => {
+    const [xs, st] = saved;
+    const w = weight ? saved[2]! : null;
+    const mask = relu ? saved[saved.length - 1]! : null;
+    const grads = instanceNormBackward(g[0]!, xs!, st!, w, { mask, residualGrad: !!residual });
     const out: Tensor[] = [grads.dx];
     if (weight) out.push(grads.dw);
     else grads.dw.dispose();
     if (bias) out.push(grads.db);
     else grads.db.dispose();
+    // The addition hands its gradient on unchanged: the masked g after a ReLU, else g itself.
+    if (residual) out.push(grads.dr ?? g[0]!);
     return out;
   });
   stats.dispose();
   return y;
 }
 
-/** y = normalised x (with weight, bias) for stats of x; all bound whole. */
-function normalize(x: Tensor, stats: Tensor, weight: Tensor | null, bias: Tensor | null, y: Tensor): void {
+/** y = normalised x (with weight, bias, then + residual and ReLU) for stats of x; all bound whole. */
+function normalize(x: Tensor, stats: Tensor, weight: Tensor | null, bias: Tensor | null, residual: Tensor | null, relu: boolean, y: Tensor): void {
   const [n, c] = x.shape as [number, number];
   const s = x.size / (n * c);
   const vec = s % 16 === 0;
-  x.device.dispatch(normalizeKernel(!!weight, !!bias, vec), {
-    inputs: [arg(x), arg(stats), ...(weight ? [arg(weight)] : []), ...(bias ? [arg(bias)] : [])],
+  x.device.dispatch(normalizeKernel(!!weight, !!bias, vec, !!residual, relu), {
+    inputs: [arg(x), arg(stats), ...(weight ? [arg(weight)] : []), ...(bias ? [arg(bias)] : []), ...(residual ? [arg(residual)] : [])],
     outputs: [arg(y)],
     uniforms: { n: x.size, s, c },
     invocations: vec ? x.size / 16 : x.size,
@@ -359,31 +413,51 @@ function channels(t: Tensor | null, b: PlaneBlock): Tensor | null {
   return b.c0 === 0 && b.c1 === t.size ? t : slice(t, 0, b.c0, b.c1);
 }
 
-/** Gradients of instanceNorm3d from the upstream g, the input, its stats and the weight (no autograd). */
-export function instanceNormBackward(g: Tensor, x: Tensor, stats: Tensor, weight: Tensor | null): { dx: Tensor; dw: Tensor; db: Tensor } {
-  if (x.size > bindingElems(x.device)) return backwardByBlocks(g, x, stats, weight);
-  return backwardBound(g, x, stats, weight);
+export interface InstanceNormBackwardOptions {
+  /** The output of a fused ReLU: g counts only where it is positive. */
+  mask?: Tensor | null;
+  /** Also return that masked g as `dr` (a fused residual's gradient; only with `mask`). */
+  residualGrad?: boolean;
+}
+
+export interface InstanceNormGrads {
+  dx: Tensor;
+  dw: Tensor;
+  db: Tensor;
+  /** The masked upstream gradient, where asked for (see InstanceNormBackwardOptions). */
+  dr: Tensor | null;
+}
+
+/** Gradients of instanceNorm3d (and its fused forms) from the upstream g, the input, its stats and the weight (no autograd). */
+export function instanceNormBackward(g: Tensor, x: Tensor, stats: Tensor, weight: Tensor | null, opts: InstanceNormBackwardOptions = {}): InstanceNormGrads {
+  const mask = opts.mask ?? null;
+  const wantDr = !!mask && !!opts.residualGrad;
+  if (x.size > bindingElems(x.device)) return backwardByBlocks(g, x, stats, weight, mask, wantDr);
+  return backwardBound(g, x, stats, weight, mask, wantDr);
 }
 
 /** instanceNormBackward by blocks of whole planes; the weight and bias gradients add up over blocks. */
-function backwardByBlocks(g: Tensor, x: Tensor, stats: Tensor, weight: Tensor | null): { dx: Tensor; dw: Tensor; db: Tensor } {
+function backwardByBlocks(g: Tensor, x: Tensor, stats: Tensor, weight: Tensor | null, mask: Tensor | null, wantDr: boolean): InstanceNormGrads {
   const c = x.shape[1]!;
   const dx = empty(x.shape, x.device, 'instance_norm_backward');
+  const dr = wantDr ? empty(x.shape, x.device, 'instance_norm_backward') : null;
   const dw = zeros([c], { device: x.device });
   const db = zeros([c], { device: x.device });
   for (const b of planeBlocks('instanceNorm3d backward', x.shape, bindingElems(x.device), x.device)) {
     noGrad(() =>
       tidy(() => {
-        const r = backwardBound(block(g, b.start, b.shape), block(x, b.start, b.shape), block(stats, b.plane0 * 4, [b.planes, 4]), channels(weight, b));
+        const part = (t: Tensor) => block(t, b.start, b.shape);
+        const r = backwardBound(part(g), part(x), block(stats, b.plane0 * 4, [b.planes, 4]), channels(weight, b), mask ? part(mask) : null, wantDr);
         place(r.dx, dx, b.start);
-        for (const [total, part] of [[dw, r.dw], [db, r.db]] as const) place(accumulate(block(total, b.c0, [b.c1 - b.c0]), part), total, b.c0);
+        if (dr) place(r.dr!, dr, b.start);
+        for (const [total, p] of [[dw, r.dw], [db, r.db]] as const) place(accumulate(block(total, b.c0, [b.c1 - b.c0]), p), total, b.c0);
       }),
     );
   }
-  return { dx, dw, db };
+  return { dx, dw, db, dr };
 }
 
-function backwardBound(g: Tensor, x: Tensor, stats: Tensor, weight: Tensor | null): { dx: Tensor; dw: Tensor; db: Tensor } {
+function backwardBound(g: Tensor, x: Tensor, stats: Tensor, weight: Tensor | null, mask: Tensor | null, wantDr: boolean): InstanceNormGrads {
   const [n, c] = x.shape as [number, number];
   const planes = n * c;
   const s = x.size / planes;
@@ -392,22 +466,24 @@ function backwardBound(g: Tensor, x: Tensor, stats: Tensor, weight: Tensor | nul
   const sv = vec ? s / 4 : s;
   const chunks = planeChunks(planes, sv);
   const label = fmt(x.shape);
+  const m = mask ? [arg(mask)] : [];
   const part = empty([planes, chunks, 2], dev, 'instance_norm_backward');
-  dev.dispatch(backwardPartialKernel(vec), { inputs: [arg(g), arg(x), arg(stats)], outputs: [arg(part)], uniforms: { planes, sv, chunks }, invocations: planes * chunks, label });
+  dev.dispatch(backwardPartialKernel(vec, !!mask), { inputs: [arg(g), arg(x), arg(stats), ...m], outputs: [arg(part)], uniforms: { planes, sv, chunks }, invocations: planes * chunks, label });
   const psum = empty([planes, 2], dev, 'instance_norm_backward');
   const dw = empty([c], dev, 'instance_norm_backward');
   const db = empty([c], dev, 'instance_norm_backward');
   dev.dispatch(backwardChannelKernel, { inputs: [arg(part)], outputs: [arg(psum), arg(dw), arg(db)], uniforms: { batch: n, c, chunks }, invocations: c, label });
   part.dispose();
   const dx = empty(x.shape, dev, 'instance_norm_backward');
+  const dr = wantDr ? empty(x.shape, dev, 'instance_norm_backward') : null;
   const vec16 = s % 16 === 0;
-  dev.dispatch(dxKernel(!!weight, vec16), {
-    inputs: [arg(g), arg(x), arg(stats), arg(psum), ...(weight ? [arg(weight)] : [])],
-    outputs: [arg(dx)],
+  dev.dispatch(dxKernel(!!weight, vec16, !!mask, wantDr), {
+    inputs: [arg(g), arg(x), arg(stats), arg(psum), ...(weight ? [arg(weight)] : []), ...m],
+    outputs: [arg(dx), ...(dr ? [arg(dr)] : [])],
     uniforms: { n: x.size, s, c },
     invocations: vec16 ? x.size / 16 : x.size,
     label,
   });
   psum.dispose();
-  return { dx, dw, db };
+  return { dx, dw, db, dr };
 }
