@@ -1,11 +1,14 @@
-import { accumulate, attachGrad, empty, noGrad, zeros, type Tensor } from '../tensor/tensor.js';
+import { accumulate, attachGrad, empty, full, noGrad, zeros, type Tensor } from '../tensor/tensor.js';
+import type { Device } from '../tensor/device.js';
+import type { TuneRequest } from '../tensor/tuner.js';
+import { shapeClass } from '../tensor/tune-key.js';
 import { tidy } from '../tensor/scope.js';
 import { bindingElems } from '../tensor/chunks.js';
 import { block, place, planeBlocks, writeRange, type PlaneBlock } from './split.js';
 import { slice } from './concat.js';
 import type { KernelDef } from '../tensor/kernel.js';
 import { fmt, sameShape } from '../tensor/shape.js';
-import { ShapeError } from '../tensor/errors.js';
+import { ArgumentError, ShapeError } from '../tensor/errors.js';
 import { arg, sameDevice } from './util.js';
 import { planeChunks } from './pool.js';
 
@@ -107,6 +110,136 @@ function momentsKernel(vec: boolean): KernelDef {
   part2[2u * idx] = hsum(s1);
   part2[2u * idx + 1u] = hsum(s2);`,
   }));
+}
+
+/**
+ * Pass 2 with subgroup operations: a workgroup of MOMENT_LANES lanes covers a 1/groups share
+ * of one plane, and leaves one (Σe, Σe²) pair instead of one per lane, so the merge of pass
+ * 3 (a serial loop per plane) reads 64× fewer partials: on a GPU that loop, not the read of
+ * x, is what a few large planes wait on. Each subgroup adds its lanes' sums (subgroupAdd);
+ * the subgroup leaders' totals meet in workgroup memory, where every lane writes its own slot
+ * (0 unless it leads), so nothing assumes which lanes form a subgroup nor that workgroup
+ * memory starts zeroed; then every subgroup adds up the slots the same way (uniform control
+ * flow for subgroupAdd) and lane 0 writes the pair. The group index comes from the workgroup
+ * id, uniform as the subgroup operations need.
+ */
+const MOMENT_LANES = 64;
+
+function subgroupMomentsKernel(vec: boolean): KernelDef {
+  const T = vecType(vec);
+  return cached(kernels, `moments-subgroup${vec}`, () => ({
+    name: `instance_norm_moments_subgroup${vec ? '_vec4' : ''}`,
+    inputs: [{ name: 'x', type: T }, 'part1'],
+    outputs: ['part2'],
+    uniforms: [
+      { name: 'planes', type: 'u32' },
+      { name: 'sv', type: 'u32' },
+      { name: 'groups', type: 'u32' },
+      { name: 'ns', type: 'u32' },
+    ],
+    workgroupSize: MOMENT_LANES,
+    enable: ['subgroups'],
+    helpers: `${shiftHelper}\n${hsum(vec)}
+var<workgroup> lead1: array<f32, ${MOMENT_LANES}>;
+var<workgroup> lead2: array<f32, ${MOMENT_LANES}>;`,
+    body: `  let grp = wid.z * nwg.y * nwg.x + wid.y * nwg.x + wid.x;
+  if (grp >= u.planes * u.groups) { return; }
+  let p = grp / u.groups;
+  let lanes = u.groups * ${MOMENT_LANES}u;
+  let base = p * u.sv;
+  let k = ${T}(x[base]${vec ? '.x' : ''});
+  let m1 = ${T}(shift_mean(p));
+  var s1 = ${T}(0.0);
+  var s2 = ${T}(0.0);
+  for (var i = (grp % u.groups) * ${MOMENT_LANES}u + lid.x; i < u.sv; i = i + lanes) {
+    let e = (x[base + i] - k) - m1;
+    s1 = s1 + e;
+    s2 = s2 + e * e;
+  }
+  let t1 = subgroupAdd(hsum(s1));
+  let t2 = subgroupAdd(hsum(s2));
+  lead1[lid.x] = select(0.0, t1, sgid == 0u);
+  lead2[lid.x] = select(0.0, t2, sgid == 0u);
+  workgroupBarrier();
+  var a1 = 0.0;
+  var a2 = 0.0;
+  for (var j = sgid; j < ${MOMENT_LANES}u; j = j + sgsize) {
+    a1 = a1 + lead1[j];
+    a2 = a2 + lead2[j];
+  }
+  let w1 = subgroupAdd(a1);
+  let w2 = subgroupAdd(a2);
+  if (lid.x == 0u) {
+    part2[2u * grp] = w1;
+    part2[2u * grp + 1u] = w2;
+  }`,
+  }));
+}
+
+/** One way to run pass 2: writes [planes, partials, 2] and says how many partials a plane has. */
+export interface MomentsVariant {
+  name: string;
+  /** Whether this device can run it. */
+  fits(device: Device): boolean;
+  run(x: Tensor, part1: Tensor, planes: number, s: number, ns: number): { part2: Tensor; partials: number };
+}
+
+const STRIDED: MomentsVariant = {
+  name: 'strided',
+  fits: () => true,
+  run(x, part1, planes, s, ns) {
+    const vec = s % 4 === 0;
+    const sv = vec ? s / 4 : s;
+    const chunks = planeChunks(planes, sv);
+    const part2 = empty([planes, chunks, 2], x.device, 'instance_norm');
+    x.device.dispatch(momentsKernel(vec), { inputs: [arg(x), arg(part1)], outputs: [arg(part2)], uniforms: { planes, sv, chunks, ns }, invocations: planes * chunks, label: fmt(x.shape) });
+    return { part2, partials: chunks };
+  },
+};
+
+const SUBGROUP: MomentsVariant = {
+  name: 'subgroup',
+  fits: (device) => device.features.has('subgroups'),
+  run(x, part1, planes, s, ns) {
+    const vec = s % 4 === 0;
+    const sv = vec ? s / 4 : s;
+    // As many lanes per plane as the strided pass has partial sums, in whole workgroups.
+    const groups = Math.ceil(planeChunks(planes, sv) / MOMENT_LANES);
+    const part2 = empty([planes, groups, 2], x.device, 'instance_norm');
+    x.device.dispatch(subgroupMomentsKernel(vec), {
+      inputs: [arg(x), arg(part1)],
+      outputs: [arg(part2)],
+      uniforms: { planes, sv, groups, ns },
+      invocations: planes * groups * MOMENT_LANES,
+      label: fmt(x.shape),
+    });
+    return { part2, partials: groups };
+  },
+};
+
+/** The implementations of the statistics' main pass the tuner chooses between (the first is the shipped default). */
+export const INSTANCE_NORM_MOMENTS: readonly MomentsVariant[] = [STRIDED, SUBGROUP];
+
+/** The tuner's request for pass 2 of planes of s voxels: the variants this device can run. */
+export function momentsRequest(device: Device, planes: number, s: number): TuneRequest<MomentsVariant> {
+  const candidates = INSTANCE_NORM_MOMENTS.filter((v) => v.fits(device)).map((v) => ({ name: v.name, impl: v }));
+  return {
+    key: { op: 'instance_norm', family: 'moments', shape: shapeClass([planes, s]), attrs: s % 4 === 0 ? 'vec4' : 'scalar' },
+    candidates,
+    fallback: STRIDED.name,
+    trial: () => {
+      const x = full([planes * s], 0.5, { device });
+      const part1 = zeros([planes, SAMPLE_LANES], { device });
+      const ns = Math.ceil(s / Math.ceil(s / MAX_SAMPLES));
+      return {
+        run: (v) => v.run(x, part1, planes, s, ns).part2.dispose(),
+        dispose: () => {
+          x.dispose();
+          part1.dispose();
+        },
+      };
+    },
+  };
 }
 
 /** Pass 3, one invocation per plane: stats = (k, mean − k, 1/σ, var). */
@@ -295,24 +428,25 @@ function checkArgs(op: string, x: Tensor, weight: Tensor | null, bias: Tensor | 
   if (x.size === 0 && x.shape[0]! * c > 0) throw new ShapeError(`${op}: input ${fmt(x.shape)} has no voxels to normalise`);
 }
 
-/** Per-plane statistics [N·C, 4] = (k, mean − k, 1/sqrt(var + eps), var) (no autograd). */
-export function instanceNormStats(x: Tensor, eps = 1e-5): Tensor {
+/**
+ * Per-plane statistics [N·C, 4] = (k, mean − k, 1/sqrt(var + eps), var) (no autograd). The
+ * main pass is the tuner's choice (INSTANCE_NORM_MOMENTS), or `variant` where given.
+ */
+export function instanceNormStats(x: Tensor, eps = 1e-5, variant?: MomentsVariant): Tensor {
   const [n, c] = x.shape as [number, number];
   const planes = n * c;
   const s = x.size / planes;
   const dev = x.device;
   const step = Math.ceil(s / MAX_SAMPLES);
   const ns = Math.ceil(s / step);
-  const vec = s % 4 === 0;
-  const sv = vec ? s / 4 : s;
-  const chunks = planeChunks(planes, sv);
   const label = fmt(x.shape);
   const part1 = empty([planes, SAMPLE_LANES], dev, 'instance_norm');
   dev.dispatch(sampleKernel, { inputs: [arg(x)], outputs: [arg(part1)], uniforms: { planes, s, step, ns }, invocations: planes * SAMPLE_LANES, label });
-  const part2 = empty([planes, chunks, 2], dev, 'instance_norm');
-  dev.dispatch(momentsKernel(vec), { inputs: [arg(x), arg(part1)], outputs: [arg(part2)], uniforms: { planes, sv, chunks, ns }, invocations: planes * chunks, label });
+  const moments = variant ?? dev.tuner.choose(momentsRequest(dev, planes, s));
+  if (!moments.fits(dev)) throw new ArgumentError(`instanceNormStats: variant "${moments.name}" needs a feature this device lacks (features: ${[...dev.features].join(', ') || 'none'})`);
+  const { part2, partials } = moments.run(x, part1, planes, s, ns);
   const stats = empty([planes, 4], dev, 'instance_norm');
-  dev.dispatch(statsKernel, { inputs: [arg(x), arg(part1), arg(part2)], outputs: [arg(stats)], uniforms: { planes, s, chunks, ns, eps }, invocations: planes, label });
+  dev.dispatch(statsKernel, { inputs: [arg(x), arg(part1), arg(part2)], outputs: [arg(stats)], uniforms: { planes, s, chunks: partials, ns, eps }, invocations: planes, label });
   part1.dispose();
   part2.dispose();
   return stats;
