@@ -13,6 +13,7 @@ import * as conv3dTuned from './cases/conv3d-tuned.js';
 import * as dispatch from './cases/dispatch.js';
 import * as elementwise from './cases/elementwise.js';
 import * as emLossAdam from './cases/em-loss-adam.js';
+import * as instanceNorm from './cases/instance-norm.js';
 import * as kernels3d from './cases/kernels3d.js';
 import * as matmul from './cases/matmul.js';
 import * as model from './cases/model.js';
@@ -27,6 +28,7 @@ export const CASE_MODULES: Record<string, { cases: BenchCase[] }> = {
   dispatch,
   elementwise,
   'em-loss-adam': emLossAdam,
+  'instance-norm': instanceNorm,
   kernels3d,
   matmul,
   model,

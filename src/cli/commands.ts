@@ -22,6 +22,6 @@ export const commands: Record<string, CommandEntry> = {
   summary: { summary: 'print a model preset’s parameters and FLOPs per module (the paper’s Table 1 check)', load: async () => (await import('./summary-command.js')).command },
   infer: { summary: 'segment BraTS cases: sliding windows, test-time augmentation, post-processing', load: async () => (await import('./infer-command.js')).command },
   train: { summary: 'train a model (paper recipe; phantoms or BraTS folders; 5-fold CV; resumable checkpoints)', load: async () => (await import('./train-command.js')).command },
-  tune: { summary: 'measure kernel variants (conv3d passes, bmm) on this adapter for a model at a window, and cache the fastest', load: async () => (await import('./tune-command.js')).command },
+  tune: { summary: 'measure kernel variants (conv3d passes, bmm, instance-norm statistics) on this adapter for a model at a window, and cache the fastest', load: async () => (await import('./tune-command.js')).command },
   plot: { summary: 'plot a training run’s loss and Dice curves (SVG, and PNG when a converter exists)', load: async () => (await import('./plot-command.js')).command },
 };

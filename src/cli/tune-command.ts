@@ -85,7 +85,7 @@ export const command: Command = {
       reps: optInt(args, 'reps', 1, 100) ?? 3,
     });
     const model = buildModel(name, { device });
-    // One step's shapes: every conv3d and bmm asks the tuner, which queues what it has not measured.
+    // One step's shapes: every conv3d, bmm and instance norm asks the tuner, which queues what it has not measured.
     tidy(() => {
       const x = full([batch, cfg.inChannels, ...window], 0.5, { device });
       backward(mean(model.forward(x)));

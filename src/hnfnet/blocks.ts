@@ -1,12 +1,14 @@
 /**
  * The building blocks shared by HNF-Net and the 3D U-Net: conv → norm → ReLU, and the
  * residual block of the PMF branches. Forward passes free every intermediate handle as soon
- * as the next op has consumed it; autograd keeps its own references to what it needs.
+ * as the next op has consumed it; autograd keeps its own references to what it needs. The
+ * norm's tail (ReLU, + identity → ReLU) runs fused in the normalising pass (NormEpilogue),
+ * which computes the same values as the separate ops with fewer passes over memory.
  */
 import { add } from '../kernels/broadcast.js';
 import { relu } from '../kernels/unary.js';
 import { Conv3d } from '../nn/layers/conv.js';
-import { InstanceNorm3d } from '../nn/layers/norm.js';
+import { InstanceNorm3d, type NormEpilogue } from '../nn/layers/norm.js';
 import { Module } from '../nn/module.js';
 import type { Device } from '../tensor/device.js';
 import type { Generator } from '../tensor/random.js';
@@ -38,7 +40,7 @@ export function norm(ctx: BuildContext, channels: number): InstanceNorm3d {
 }
 
 /** conv (no bias: the norm's shift makes it redundant) → instance norm → optional ReLU. */
-export class ConvNormAct extends Module {
+export class ConvNormAct extends Module<[Tensor, NormEpilogue?], Tensor> {
   readonly conv: Conv3d;
   readonly norm: InstanceNorm3d;
   readonly act: boolean;
@@ -56,13 +58,11 @@ export class ConvNormAct extends Module {
     this.norm = this.registerModule('norm', norm(ctx, outCh));
   }
 
-  forward(x: Tensor): Tensor {
+  /** `epilogue` replaces the block's own ReLU (a fusion's sum adds its residual here, see pmf.ts). */
+  forward(x: Tensor, epilogue: NormEpilogue = { relu: this.act }): Tensor {
     const c = this.conv.call(x);
-    const n = this.norm.call(c);
+    const y = this.norm.call(c, epilogue);
     c.dispose();
-    if (!this.act) return n;
-    const y = relu(n);
-    n.dispose();
     return y;
   }
 }
@@ -90,24 +90,25 @@ export class ResidualBlock extends Module {
 
   forward(x: Tensor): Tensor {
     let t = this.conv1.call(x);
-    let u = this.norm1.call(t);
+    let u = this.norm1.call(t, { relu: true });
     t.dispose();
-    t = relu(u);
+    t = this.conv2.call(u);
     u.dispose();
-    u = this.conv2.call(t);
-    t.dispose();
-    t = this.norm2.call(u);
-    if (this.se) {
-      // The squeeze reads the features before norm2 (see IntraScaleSDE).
-      const s = this.se.call(t, u);
+    if (!this.se) {
+      u = this.norm2.call(t, { residual: x, relu: true });
       t.dispose();
-      t = s;
+      return u;
     }
-    u.dispose();
-    u = add(t, x);
+    // The SDE's re-weighting sits between norm2 and the addition, so only the norm runs alone.
+    u = this.norm2.call(t);
+    // The squeeze reads the features before norm2 (see IntraScaleSDE).
+    const s = this.se.call(u, t);
     t.dispose();
-    t = relu(u);
     u.dispose();
-    return t;
+    t = add(s, x);
+    s.dispose();
+    u = relu(t);
+    t.dispose();
+    return u;
   }
 }

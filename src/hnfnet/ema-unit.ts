@@ -17,10 +17,9 @@
  * the forwards collect their batch bases instead and the commit moves `mu` once with the mean
  * of all of them, so N micro-batches see and move the bases exactly as the whole batch would.
  */
-import { add, binaryRaw } from '../kernels/broadcast.js';
 import { cat, slice } from '../kernels/concat.js';
 import { emAttention, emaUpdateBases } from '../kernels/em-attention.js';
-import { instanceNorm3d } from '../kernels/instance-norm.js';
+import { instanceNorm3dAdd } from '../kernels/instance-norm.js';
 import { block, place } from '../kernels/split.js';
 import { relu } from '../kernels/unary.js';
 import type { Conv3d } from '../nn/layers/conv.js';
@@ -84,13 +83,9 @@ export class EMAUnit extends Module {
     const y = this.heldAttention ? this.heldAttention.detach() : this.attend(x);
     let t = relu(y);
     y.dispose();
-    let u = this.conv2.call(t);
+    const u = this.conv2.call(t);
     t.dispose();
-    t = this.norm2.call(u);
-    u.dispose();
-    u = add(t, x);
-    t.dispose();
-    t = relu(u);
+    t = this.norm2.call(u, { residual: x, relu: true });
     u.dispose();
     return t;
   }
@@ -124,8 +119,7 @@ export class EMAUnit extends Module {
         const shape = [1, c1 - c0, ...spatial];
         tidy(() => {
           const sub = (t: Tensor | null) => (t && (c0 > 0 || c1 < c) ? slice(t, 0, c0, c1) : t);
-          const normed = instanceNorm3d(block(y, start, shape), sub(w), sub(b), this.norm2.eps);
-          place(binaryRaw('ema_residual_relu', 'max(a + b, 0.0)', normed, block(x, start, shape)), y, start);
+          place(instanceNorm3dAdd(block(y, start, shape), block(x, start, shape), sub(w), sub(b), this.norm2.eps, { relu: true }), y, start);
         });
       }
     }

@@ -68,22 +68,51 @@ export class FuseTarget extends Module<[readonly Tensor[]], Tensor> {
     });
   }
 
+  /**
+   * own + every path's output, then ReLU. A finer source's path ends in conv → norm, whose
+   * normalising pass adds the running sum itself (and applies the ReLU when it is the last
+   * term): the same sums in the same order (a + b is b + a exactly), without writing the
+   * path's output and reading it back.
+   */
   forward(xs: readonly Tensor[]): Tensor {
     const own = xs[this.target]!;
+    const sources = xs.map((_, j) => j).filter((j) => j !== this.target);
     let acc = own;
-    xs.forEach((x, j) => {
-      if (j === this.target) return;
+    let activated = false;
+    sources.forEach((j, n) => {
       const p = this.paths.get(j)!;
-      const t = p instanceof FuseUp ? p.call(x, own.shape.slice(2)) : p.call(x);
-      const s = add(acc, t);
-      t.dispose();
+      const last = n === sources.length - 1;
+      let s: Tensor;
+      if (p instanceof FuseUp) {
+        const t = p.call(xs[j]!, own.shape.slice(2));
+        s = add(acc, t);
+        t.dispose();
+      } else {
+        s = sumThroughPath(p, xs[j]!, acc, last);
+        activated = last;
+      }
       if (acc !== own) acc.dispose();
       acc = s;
     });
+    if (activated) return acc;
     const y = relu(acc);
     if (acc !== own) acc.dispose();
     return y;
   }
+}
+
+/** acc + path(x) (ReLU'd with `relu`) for a path of ConvNormAct steps: the last step's norm adds acc. */
+function sumThroughPath(path: Sequential, x: Tensor, acc: Tensor, activate: boolean): Tensor {
+  const steps = path.layers as ConvNormAct[];
+  let cur = x;
+  for (const step of steps.slice(0, -1)) {
+    const next = step.call(cur);
+    if (cur !== x) cur.dispose();
+    cur = next;
+  }
+  const y = steps[steps.length - 1]!.call(cur, { residual: acc, relu: activate });
+  if (cur !== x) cur.dispose();
+  return y;
 }
 
 export class PMF extends Module<[readonly Tensor[]], Tensor[]> {

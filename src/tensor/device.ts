@@ -180,6 +180,8 @@ export class Device {
     for (const k of REQUESTED_LIMITS) if (k !== 'minStorageBufferOffsetAlignment') requiredLimits[k] = Number(adapter.limits[k]);
     const requiredFeatures: GPUFeatureName[] = [];
     if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+    // Only kernels offered where device.features has it use subgroups (instance-norm.ts's tuner candidate).
+    if (adapter.features.has('subgroups')) requiredFeatures.push('subgroups');
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'hnfnet' });
     return new Device(device, describeAdapter(adapter.info) || 'unknown adapter', gpu, opts, toggles);
   }

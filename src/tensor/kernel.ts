@@ -32,6 +32,12 @@ export interface KernelDef {
   body: string;
   /** Extra WGSL (functions, constants, workgroup variables) placed before `main`. */
   helpers?: string;
+  /**
+   * WGSL extensions the kernel uses; the device must have the matching feature (a kernel
+   * that needs one is only offered where `device.features` has it). With 'subgroups',
+   * `sgid` (subgroup_invocation_id) and `sgsize` (subgroup_size) are also in scope.
+   */
+  enable?: readonly 'subgroups'[];
 }
 
 export interface UniformLayout {
@@ -93,7 +99,8 @@ export function workgroupDims(def: KernelDef): [number, number, number] {
 }
 
 export function generateWGSL(def: KernelDef): string {
-  const lines: string[] = [];
+  const lines: string[] = (def.enable ?? []).map((e) => `enable ${e};`);
+  const subgroups = def.enable?.includes('subgroups') ?? false;
   const layout = uniformLayout(def.uniforms);
   const hasUniforms = def.uniforms.length > 0;
   let slot = 0;
@@ -119,7 +126,7 @@ export function generateWGSL(def: KernelDef): string {
   const [x, y, z] = workgroupDims(def);
   lines.push(`@compute @workgroup_size(${x}, ${y}, ${z})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
-        @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+        @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>${subgroups ? ',\n        @builtin(subgroup_invocation_id) sgid: u32, @builtin(subgroup_size) sgsize: u32' : ''}) {
   let idx = (wid.z * nwg.y * nwg.x + wid.y * nwg.x + wid.x) * ${x * y * z}u + lid.z * ${x * y}u + lid.y * ${x}u + lid.x;
 ${def.body}
 }`);

@@ -20,6 +20,8 @@ import {
   tensor,
   conv3d,
   instanceNorm3d,
+  instanceNorm3dAdd,
+  instanceNorm3dRelu,
   interpolate,
   globalAvgPool3d,
   bceWithLogits,
@@ -170,6 +172,27 @@ describe('instance norm by plane blocks', () => {
     await expectSame(
       [{ shape: [2, 11, 5, 6, 7], seed: 33 }, { shape: [11], seed: 34 }, { shape: [11], seed: 35 }],
       ([x, w, b]) => instanceNorm3d(x!, w!, b!),
+      { grad: true, rtol: 1e-4, atol: 1e-5 },
+    );
+  });
+
+  it('the fused epilogues (ReLU, + residual, + residual → ReLU); forward and backward', async () => {
+    await expectSame(
+      [{ shape: [3, 4, 8, 8, 8], seed: 36 }, { shape: [4], seed: 37 }, { shape: [4], seed: 38 }],
+      ([x, w, b]) => instanceNorm3dRelu(x!, w!, b!),
+      { grad: true, rtol: 1e-4, atol: 1e-5 },
+    );
+    for (const relu of [false, true]) {
+      await expectSame(
+        [{ shape: [2, 11, 5, 6, 7], seed: 39 }, { shape: [2, 11, 5, 6, 7], seed: 40 }, { shape: [11], seed: 41 }, { shape: [11], seed: 42 }],
+        ([x, r, w, b]) => instanceNorm3dAdd(x!, r!, w!, b!, 1e-5, { relu }),
+        { grad: true, rtol: 1e-4, atol: 1e-5 },
+      );
+    }
+    // Channel blocks of one sample (13 planes of 315 voxels), the second starting unaligned.
+    await expectSame(
+      [{ shape: [1, 16, 5, 7, 9], seed: 43 }, { shape: [1, 16, 5, 7, 9], seed: 44 }, { shape: [16], seed: 45 }, { shape: [16], seed: 46 }],
+      ([x, r, w, b]) => instanceNorm3dAdd(x!, r!, w!, b!, 1e-5, { relu: true }),
       { grad: true, rtol: 1e-4, atol: 1e-5 },
     );
   });

@@ -1,56 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backward, instanceNorm3d, instanceNormStats, Generator, ShapeError, tensor, type Device, type Tensor } from '../../src/index.js';
 import { expectClose, getDevice, gradCheck, randArray, unlimitedDevice } from './../helpers.js';
-
-interface Ref {
-  y: Float64Array;
-  dx: Float64Array;
-  dw: Float64Array;
-  db: Float64Array;
-  mean: Float64Array;
-  variance: Float64Array;
-}
-
-/** float64 instance norm and its gradients, straight from the definition. */
-function reference(x: ArrayLike<number>, shape: number[], w: ArrayLike<number> | null, b: ArrayLike<number> | null, g: ArrayLike<number>, eps: number): Ref {
-  const [N, C] = shape as [number, number];
-  const S = shape.slice(2).reduce((a, d) => a * d, 1);
-  const y = new Float64Array(N * C * S);
-  const dx = new Float64Array(N * C * S);
-  const dw = new Float64Array(C);
-  const db = new Float64Array(C);
-  const mean = new Float64Array(N * C);
-  const variance = new Float64Array(N * C);
-  for (let p = 0; p < N * C; p++) {
-    const c = p % C;
-    const o = p * S;
-    let m = 0;
-    for (let i = 0; i < S; i++) m += x[o + i]!;
-    m /= S;
-    let v = 0;
-    for (let i = 0; i < S; i++) v += (x[o + i]! - m) ** 2;
-    v /= S;
-    mean[p] = m;
-    variance[p] = v;
-    const rstd = 1 / Math.sqrt(v + eps);
-    const wc = w ? w[c]! : 1;
-    let sg = 0;
-    let sgx = 0;
-    for (let i = 0; i < S; i++) {
-      const xh = (x[o + i]! - m) * rstd;
-      y[o + i] = xh * wc + (b ? b[c]! : 0);
-      sg += g[o + i]!;
-      sgx += g[o + i]! * xh;
-    }
-    db[c]! += sg;
-    dw[c]! += sgx;
-    for (let i = 0; i < S; i++) {
-      const xh = (x[o + i]! - m) * rstd;
-      dx[o + i] = wc * rstd * (g[o + i]! - sg / S - (xh * sgx) / S);
-    }
-  }
-  return { y, dx, dw, db, mean, variance };
-}
+import { reference } from './instance-norm-ref.js';
 
 async function run(shape: number[], opts: { weight: boolean; bias: boolean; eps?: number; seed: number; xdata?: Float32Array; tol?: number; device?: Device }): Promise<void> {
   const C = shape[1]!;

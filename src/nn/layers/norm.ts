@@ -1,4 +1,4 @@
-import { instanceNorm3d } from '../../kernels/instance-norm.js';
+import { instanceNorm3d, instanceNorm3dAdd, instanceNorm3dRelu } from '../../kernels/instance-norm.js';
 import type { Shape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { constant, type InitOptions } from '../init.js';
@@ -10,8 +10,18 @@ export interface InstanceNormOptions extends InitOptions {
   affine?: boolean;
 }
 
-/** torch.nn.InstanceNorm3d (no running statistics: instance statistics in train and eval). */
-export class InstanceNorm3d extends Module {
+/**
+ * What the normalising pass may do after the affine transform (instance-norm.ts's fused
+ * forms): + residual (x's shape), then ReLU. The same values as norm → add → relu, one
+ * pass over memory instead of three.
+ */
+export interface NormEpilogue {
+  residual?: Tensor | null;
+  relu?: boolean;
+}
+
+/** torch.nn.InstanceNorm3d (no running statistics: instance statistics in train and eval), with an optional fused epilogue. */
+export class InstanceNorm3d extends Module<[Tensor, NormEpilogue?], Tensor> {
   readonly eps: number;
   readonly affine: boolean;
 
@@ -28,8 +38,12 @@ export class InstanceNorm3d extends Module {
     }
   }
 
-  forward(x: Tensor): Tensor {
-    return instanceNorm3d(x, this.affine ? this.param('weight') : null, this.affine ? this.param('bias') : null, this.eps);
+  forward(x: Tensor, epilogue: NormEpilogue = {}): Tensor {
+    const w = this.affine ? this.param('weight') : null;
+    const b = this.affine ? this.param('bias') : null;
+    if (epilogue.residual) return instanceNorm3dAdd(x, epilogue.residual, w, b, this.eps, { relu: epilogue.relu ?? false });
+    if (epilogue.relu) return instanceNorm3dRelu(x, w, b, this.eps);
+    return instanceNorm3d(x, w, b, this.eps);
   }
 
   override macs(inputs: readonly Shape[]): number {
