@@ -1,13 +1,15 @@
 /**
  * The building blocks shared by HNF-Net and the 3D U-Net: conv → norm → ReLU, and the
- * residual block of the PMF branches. Forward passes free every intermediate handle as soon
- * as the next op has consumed it; autograd keeps its own references to what it needs.
+ * residual block of the PMF branches. Forward passes run their ops through `pipe`, which frees
+ * every intermediate as soon as the next op has consumed it; autograd keeps its own references
+ * to what it needs.
  */
 import { add } from '../kernels/broadcast.js';
 import { relu } from '../kernels/unary.js';
 import { Conv3d } from '../nn/layers/conv.js';
 import { InstanceNorm3d } from '../nn/layers/norm.js';
 import { Module } from '../nn/module.js';
+import { pipe, tidy } from '../tensor/scope.js';
 import type { Device } from '../tensor/device.js';
 import type { Generator } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -57,13 +59,7 @@ export class ConvNormAct extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const c = this.conv.call(x);
-    const n = this.norm.call(c);
-    c.dispose();
-    if (!this.act) return n;
-    const y = relu(n);
-    n.dispose();
-    return y;
+    return pipe(x, (t) => this.conv.call(t), (t) => this.norm.call(t), ...(this.act ? [relu] : []));
   }
 }
 
@@ -89,25 +85,17 @@ export class ResidualBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let t = this.conv1.call(x);
-    let u = this.norm1.call(t);
-    t.dispose();
-    t = relu(u);
-    u.dispose();
-    u = this.conv2.call(t);
-    t.dispose();
-    t = this.norm2.call(u);
-    if (this.se) {
+    const se = this.se;
+    return pipe(
+      x,
+      (t) => this.conv1.call(t),
+      (t) => this.norm1.call(t),
+      relu,
+      (t) => this.conv2.call(t),
       // The squeeze reads the features before norm2 (see IntraScaleSDE).
-      const s = this.se.call(t, u);
-      t.dispose();
-      t = s;
-    }
-    u.dispose();
-    u = add(t, x);
-    t.dispose();
-    t = relu(u);
-    u.dispose();
-    return t;
+      (t) => (se ? tidy(() => se.call(this.norm2.call(t), t)) : this.norm2.call(t)),
+      (t) => add(t, x),
+      relu,
+    );
   }
 }

@@ -16,6 +16,7 @@ import { ModuleList, Sequential } from '../nn/layers/container.js';
 import type { InstanceNorm3d } from '../nn/layers/norm.js';
 import { Module } from '../nn/module.js';
 import { ShapeError } from '../tensor/errors.js';
+import { pipe } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { conv, ConvNormAct, norm, ResidualBlock, type BuildContext } from './blocks.js';
 import { IntraScaleSDE } from './sde.js';
@@ -33,12 +34,7 @@ export class FuseUp extends Module<[Tensor, readonly number[]], Tensor> {
 
   /** `size`: the target branch's spatial size [D, H, W]. */
   forward(x: Tensor, size: readonly number[]): Tensor {
-    const c = this.conv.call(x);
-    const n = this.norm.call(c);
-    c.dispose();
-    const y = interpolate(n, { size });
-    n.dispose();
-    return y;
+    return pipe(x, (t) => this.conv.call(t), (t) => this.norm.call(t), (t) => interpolate(t, { size }));
   }
 }
 
@@ -70,19 +66,12 @@ export class FuseTarget extends Module<[readonly Tensor[]], Tensor> {
 
   forward(xs: readonly Tensor[]): Tensor {
     const own = xs[this.target]!;
-    let acc = own;
-    xs.forEach((x, j) => {
-      if (j === this.target) return;
+    const sums = xs.flatMap((x, j) => {
+      if (j === this.target) return [];
       const p = this.paths.get(j)!;
-      const t = p instanceof FuseUp ? p.call(x, own.shape.slice(2)) : p.call(x);
-      const s = add(acc, t);
-      t.dispose();
-      if (acc !== own) acc.dispose();
-      acc = s;
+      return [(acc: Tensor) => add(acc, p instanceof FuseUp ? p.call(x, own.shape.slice(2)) : p.call(x))];
     });
-    const y = relu(acc);
-    if (acc !== own) acc.dispose();
-    return y;
+    return pipe(own, ...sums, relu);
   }
 }
 
@@ -115,13 +104,12 @@ export class PMF extends Module<[readonly Tensor[]], Tensor[]> {
     const k = this.widths.length;
     const expected = this.transition ? k - 1 : k;
     if (xs.length !== expected) throw new ShapeError(`PMF with ${k} branches expects ${expected} inputs, got ${xs.length}`);
-    const grown = this.transition ? this.transition.call(xs[xs.length - 1]!) : null;
-    const inputs = grown ? [...xs, grown] : xs;
-    const outs = inputs.map((x, i) => this.branches.at(i).call(x));
-    grown?.dispose();
-    if (!this.fuse) return outs;
-    const fused = this.fuse.items.map((f) => f.call(outs));
-    for (const o of outs) o.dispose();
-    return fused;
+    const { transition, fuse } = this;
+    return pipe<Tensor[]>(
+      [...xs],
+      (fs) => (transition ? [...fs, transition.call(fs[fs.length - 1]!)] : fs),
+      (fs) => fs.map((x, i) => this.branches.at(i).call(x)),
+      (fs) => (fuse ? fuse.items.map((f) => f.call(fs)) : fs),
+    );
   }
 }
