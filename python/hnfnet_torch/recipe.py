@@ -9,7 +9,7 @@ from .data import DEFAULT_AUGMENT
 
 # config path → option of train.py
 _MAP = {
-    ('model',): 'model', ('seed',): 'seed', ('epochs',): 'epochs', ('stepsPerEpoch',): 'steps_per_epoch',
+    ('model',): 'model', ('seed',): 'seed', ('pretrained',): 'pretrained', ('epochs',): 'epochs', ('stepsPerEpoch',): 'steps_per_epoch',
     ('batch',): 'batch', ('accumulate',): 'accumulate', ('patch',): 'patch',
     ('data', 'source'): 'data', ('data', 'foregroundProb'): 'foreground_prob',
     ('optimizer', 'lr'): 'lr', ('optimizer', 'weightDecay'): 'weight_decay',
@@ -67,7 +67,7 @@ def read_recipe(path):
                     raise ValueError(f'--config {path}: {name} "{v}": the twin trains on BraTS folders only (give --data)')
                 if isinstance(v, str) and not os.path.isabs(v):
                     v = os.path.join(os.path.dirname(os.path.abspath(path)), v)
-            if opt == 'split_file' and isinstance(v, str) and not os.path.isabs(v):
+            if opt in ('split_file', 'pretrained') and isinstance(v, str) and not os.path.isabs(v):
                 # Relative to the config file, as `hnfnet train` resolves it.
                 v = os.path.join(os.path.dirname(os.path.abspath(path)), v)
             if opt in ('patch', 'val_window') and isinstance(v, (int, float)):

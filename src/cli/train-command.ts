@@ -37,6 +37,9 @@ model and optimisation
   --warmup N            warm-up epochs (default ${D.schedule.warmupEpochs})
   --weight-decay X      L2 weight decay (default ${D.optimizer.weightDecay})
   --seed N              weights, data order, crops, augmentation (default ${D.seed})
+  --pretrained FILE     start from the weights of FILE (a .safetensors of the same model, e.g. another
+                        run's last.safetensors) instead of seeded ones: fine-tuning; the optimizer and
+                        the schedule start afresh (on --resume the checkpoint's weights win)
 validation and checkpoints
   --val-every N         validate every N epochs and after the last (default ${D.validation.every})
   --val-window N|X,Y,Z  sliding window (default: the patch size); --val-overlap X (default ${D.validation.overlap}); --val-tta 1|8
@@ -52,7 +55,7 @@ RUN/best.safetensors (best mean validation Dice). Plot with: hnfnet plot RUN`;
 
 const KNOWN = [
   'data', 'phantoms', 'phantom-size', 'out', 'model', 'fold', 'folds', 'split', 'no-augment', 'epochs', 'steps-per-epoch', 'batch', 'accumulate', 'patch', 'lr',
-  'warmup', 'weight-decay', 'seed', 'val-every', 'val-window', 'val-overlap', 'val-tta', 'checkpoint-every', 'resume', 'stop-after', 'workers', 'config', 'set',
+  'warmup', 'weight-decay', 'seed', 'pretrained', 'val-every', 'val-window', 'val-overlap', 'val-tta', 'checkpoint-every', 'resume', 'stop-after', 'workers', 'config', 'set',
 ];
 const FLAGS = ['resume', 'no-augment'];
 
@@ -119,6 +122,8 @@ export function flagLayer(a: ParsedArgs): Record<string, unknown> {
   set('schedule.warmupEpochs', optNumber(a, 'warmup'));
   set('optimizer.weightDecay', optNumber(a, 'weight-decay'));
   set('seed', int(a, 'seed', 0));
+  const pretrained = optString(a, 'pretrained');
+  if (pretrained !== undefined) put(o, 'pretrained', resolve(pretrained));
   set('validation.every', int(a, 'val-every'));
   set('validation.window', size3(a, 'val-window'));
   set('validation.overlap', optNumber(a, 'val-overlap'));
@@ -178,7 +183,8 @@ export const command: Command = {
  */
 export function resolveFilePaths(layer: unknown, base: string): void {
   if (typeof layer !== 'object' || layer === null) return;
-  const l = layer as { data?: { source?: unknown }; folds?: { splitFile?: unknown } };
+  const l = layer as { data?: { source?: unknown }; folds?: { splitFile?: unknown }; pretrained?: unknown };
   if (typeof l.folds?.splitFile === 'string') l.folds.splitFile = resolve(base, l.folds.splitFile);
+  if (typeof l.pretrained === 'string') l.pretrained = resolve(base, l.pretrained);
   if (typeof l.data?.source === 'string' && !l.data.source.startsWith('phantom:')) l.data.source = resolve(base, l.data.source);
 }

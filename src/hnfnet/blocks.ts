@@ -1,15 +1,17 @@
 /**
  * The building blocks shared by HNF-Net and the 3D U-Net: conv → norm → ReLU, and the
- * residual block of the PMF branches. Forward passes free every intermediate handle as soon
- * as the next op has consumed it; autograd keeps its own references to what it needs. The
- * norm's tail (ReLU, + identity → ReLU) runs fused in the normalising pass (NormEpilogue),
- * which computes the same values as the separate ops with fewer passes over memory.
+ * residual block of the PMF branches. Forward passes run their ops through `pipe`, which frees
+ * every intermediate as soon as the next op has consumed it; autograd keeps its own references
+ * to what it needs. The norm's tail (ReLU, + identity → ReLU) runs fused in the normalising
+ * pass (NormEpilogue), which computes the same values as the separate ops with fewer passes
+ * over memory.
  */
 import { add } from '../kernels/broadcast.js';
 import { relu } from '../kernels/unary.js';
 import { Conv3d } from '../nn/layers/conv.js';
 import { InstanceNorm3d, type NormEpilogue } from '../nn/layers/norm.js';
 import { Module } from '../nn/module.js';
+import { pipe } from '../tensor/scope.js';
 import type { Device } from '../tensor/device.js';
 import type { Generator } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -60,10 +62,7 @@ export class ConvNormAct extends Module<[Tensor, NormEpilogue?], Tensor> {
 
   /** `epilogue` replaces the block's own ReLU (a fusion's sum adds its residual here, see pmf.ts). */
   forward(x: Tensor, epilogue: NormEpilogue = { relu: this.act }): Tensor {
-    const c = this.conv.call(x);
-    const y = this.norm.call(c, epilogue);
-    c.dispose();
-    return y;
+    return pipe(x, (t) => this.conv.call(t), (t) => this.norm.call(t, epilogue));
   }
 }
 
@@ -89,26 +88,11 @@ export class ResidualBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let t = this.conv1.call(x);
-    let u = this.norm1.call(t, { relu: true });
-    t.dispose();
-    t = this.conv2.call(u);
-    u.dispose();
-    if (!this.se) {
-      u = this.norm2.call(t, { residual: x, relu: true });
-      t.dispose();
-      return u;
-    }
-    // The SDE's re-weighting sits between norm2 and the addition, so only the norm runs alone.
-    u = this.norm2.call(t);
-    // The squeeze reads the features before norm2 (see IntraScaleSDE).
-    const s = this.se.call(u, t);
-    t.dispose();
-    u.dispose();
-    t = add(s, x);
-    s.dispose();
-    u = relu(t);
-    t.dispose();
-    return u;
+    const se = this.se;
+    const front = (x0: Tensor): Tensor => pipe(x0, (t) => this.conv1.call(t), (t) => this.norm1.call(t, { relu: true }), (t) => this.conv2.call(t));
+    if (!se) return pipe(x, front, (t) => this.norm2.call(t, { residual: x, relu: true }));
+    // The SDE's re-weighting sits between norm2 and the addition, so only the norm runs alone;
+    // the squeeze reads the features before norm2 (see IntraScaleSDE).
+    return pipe(x, front, (t) => se.call(this.norm2.call(t), t), (t) => add(t, x), relu);
   }
 }

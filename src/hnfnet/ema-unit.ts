@@ -27,7 +27,7 @@ import type { InstanceNorm3d } from '../nn/layers/norm.js';
 import { Module } from '../nn/module.js';
 import { numel, type Shape } from '../tensor/shape.js';
 import { bindingElems } from '../tensor/chunks.js';
-import { keep, tidy } from '../tensor/scope.js';
+import { keep, pipe, tidy } from '../tensor/scope.js';
 import { empty, isGradEnabled, tensor, type Tensor } from '../tensor/tensor.js';
 import { conv, norm, type BuildContext } from './blocks.js';
 
@@ -80,14 +80,14 @@ export class EMAUnit extends Module {
 
   forward(x: Tensor): Tensor {
     if (inPlace(x)) return this.tailInPlace(this.heldAttention ? copyOf(this.heldAttention) : this.attend(x), x);
-    const y = this.heldAttention ? this.heldAttention.detach() : this.attend(x);
-    let t = relu(y);
-    y.dispose();
-    const u = this.conv2.call(t);
-    t.dispose();
-    t = this.norm2.call(u, { residual: x, relu: true });
-    u.dispose();
-    return t;
+    const held = this.heldAttention;
+    return pipe(
+      x,
+      (t) => (held ? held.detach() : this.attend(t)),
+      relu,
+      (t) => this.conv2.call(t),
+      (t) => this.norm2.call(t, { residual: x, relu: true }),
+    );
   }
 
   /**

@@ -21,6 +21,7 @@ import { interpolate } from '../kernels/interpolate.js';
 import type { Conv3d } from '../nn/layers/conv.js';
 import { Sequential } from '../nn/layers/container.js';
 import { Module } from '../nn/module.js';
+import { pipe, tidy } from '../tensor/scope.js';
 import { numel } from '../tensor/shape.js';
 import { empty, isGradEnabled, type Tensor } from '../tensor/tensor.js';
 import { conv, ConvNormAct, type BuildContext } from './blocks.js';
@@ -68,50 +69,39 @@ export class HNFNet extends Module<[Tensor, boolean?], Tensor> {
   forward(x: Tensor, native = false): Tensor {
     checkInputShape(x.shape, this.config, 'hnfnet');
     const grid = x.shape.slice(2);
-    // Trilinear to half size (align_corners false) is exactly the 2×2×2 mean, on both sides.
-    const input = inputStride(this.config) === 2 ? interpolate(x, { size: grid.map((d) => d / 2) }) : x;
-    const skip = this.stem.call(input);
-    if (input !== x) input.dispose();
-    let feats: Tensor[] = [this.down.call(skip)];
-    this.pmfs.forEach((pmf, k) => {
-      let next = pmf.call(feats);
-      for (const f of feats) f.dispose();
-      if (this.interSde && k === this.pmfs.length - 2) {
-        const enhanced = this.interSde.call(next);
-        for (const f of next) f.dispose();
-        next = enhanced;
-      }
-      feats = next;
-    });
-    const joined = isGradEnabled() ? joinBranches(feats) : joinBranchesInPlace(feats);
-    for (const f of feats) f.dispose();
-    const attended = this.ema.call(joined);
-    joined.dispose();
-    const narrowed = this.up.call(attended);
-    attended.dispose();
-    const full = interpolate(narrowed, { size: skip.shape.slice(2) });
-    narrowed.dispose();
-    const merged = add(full, skip);
-    full.dispose();
-    skip.dispose();
-    const decoded = this.decoder.call(merged);
-    merged.dispose();
-    const logits = this.head.call(decoded);
-    decoded.dispose();
-    if (native || input === x) return logits;
-    const upsampled = interpolate(logits, { size: grid });
-    logits.dispose();
-    return upsampled;
+    const halved = inputStride(this.config) === 2;
+    return pipe(
+      x,
+      // Trilinear to half size (align_corners false) is exactly the 2×2×2 mean, on both sides.
+      (t) => (halved ? interpolate(t, { size: grid.map((d) => d / 2) }) : t),
+      (t) => this.stem.call(t),
+      (skip) => add(tidy(() => interpolate(this.context(skip), { size: skip.shape.slice(2) })), skip),
+      (t) => this.decoder.call(t),
+      (t) => this.head.call(t),
+      (t) => (native || !halved ? t : interpolate(t, { size: grid })),
+    );
+  }
+
+  /** From the skip: down to 1/2 scale, the PMF modules (the inter-scale SDE between the last two), the branches joined, the EM unit and `up`. */
+  private context(skip: Tensor): Tensor {
+    const last = this.pmfs.length - 1;
+    const modules = this.pmfs.flatMap((pmf, k) => (this.interSde && k === last - 1 ? [pmf, this.interSde] : [pmf]));
+    const [y] = pipe<Tensor[]>(
+      [skip],
+      ([t]) => [this.down.call(t!)],
+      ...modules.map((m) => (fs: Tensor[]) => m.call(fs)),
+      (fs) => [isGradEnabled() ? joinBranches(fs) : joinBranchesInPlace(fs)],
+      ([t]) => [this.ema.call(t!)],
+      ([t]) => [this.up.call(t!)],
+    );
+    return y!;
   }
 }
 
 /** Every branch brought to the first one's (1/2) scale and concatenated along channels. */
 function joinBranches(feats: readonly Tensor[]): Tensor {
   const half = feats[0]!.shape.slice(2);
-  const parts = feats.map((f, i) => (i === 0 ? f : interpolate(f, { size: half })));
-  const joined = cat(parts, 1);
-  for (const p of parts) if (!feats.includes(p)) p.dispose();
-  return joined;
+  return tidy(() => cat(feats.map((f, i) => (i === 0 ? f : interpolate(f, { size: half }))), 1));
 }
 
 /**
@@ -128,9 +118,10 @@ function joinBranchesInPlace(feats: readonly Tensor[]): Tensor {
   let c0 = 0;
   feats.forEach((f, i) => {
     const w = f.shape[1]!;
-    const p = i === 0 ? f : interpolate(f, { size: half });
-    for (let s = 0; s < n; s++) p.device.copy(p.buffer, p.byteOffset + s * w * v * 4, joined.buffer, joined.byteOffset + (s * total + c0) * v * 4, w * v * 4);
-    if (p !== f) p.dispose();
+    tidy(() => {
+      const p = i === 0 ? f : interpolate(f, { size: half });
+      for (let s = 0; s < n; s++) p.device.copy(p.buffer, p.byteOffset + s * w * v * 4, joined.buffer, joined.byteOffset + (s * total + c0) * v * 4, w * v * 4);
+    });
     c0 += w;
   });
   return joined;

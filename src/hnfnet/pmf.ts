@@ -16,6 +16,7 @@ import { ModuleList, Sequential } from '../nn/layers/container.js';
 import type { InstanceNorm3d } from '../nn/layers/norm.js';
 import { Module } from '../nn/module.js';
 import { ShapeError } from '../tensor/errors.js';
+import { pipe } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { conv, ConvNormAct, norm, ResidualBlock, type BuildContext } from './blocks.js';
 import { IntraScaleSDE } from './sde.js';
@@ -33,12 +34,7 @@ export class FuseUp extends Module<[Tensor, readonly number[]], Tensor> {
 
   /** `size`: the target branch's spatial size [D, H, W]. */
   forward(x: Tensor, size: readonly number[]): Tensor {
-    const c = this.conv.call(x);
-    const n = this.norm.call(c);
-    c.dispose();
-    const y = interpolate(n, { size });
-    n.dispose();
-    return y;
+    return pipe(x, (t) => this.conv.call(t), (t) => this.norm.call(t), (t) => interpolate(t, { size }));
   }
 }
 
@@ -77,42 +73,22 @@ export class FuseTarget extends Module<[readonly Tensor[]], Tensor> {
   forward(xs: readonly Tensor[]): Tensor {
     const own = xs[this.target]!;
     const sources = xs.map((_, j) => j).filter((j) => j !== this.target);
-    let acc = own;
-    let activated = false;
-    sources.forEach((j, n) => {
+    const last = sources[sources.length - 1];
+    // A last source through conv → norm applies the ReLU in its norm; an upsampled one does not.
+    const reluAfter = last === undefined || this.paths.get(last) instanceof FuseUp;
+    const sums = sources.map((j) => {
       const p = this.paths.get(j)!;
-      const last = n === sources.length - 1;
-      let s: Tensor;
-      if (p instanceof FuseUp) {
-        const t = p.call(xs[j]!, own.shape.slice(2));
-        s = add(acc, t);
-        t.dispose();
-      } else {
-        s = sumThroughPath(p, xs[j]!, acc, last);
-        activated = last;
-      }
-      if (acc !== own) acc.dispose();
-      acc = s;
+      return (acc: Tensor): Tensor => (p instanceof FuseUp ? add(acc, p.call(xs[j]!, own.shape.slice(2))) : sumThroughPath(p, xs[j]!, acc, j === last));
     });
-    if (activated) return acc;
-    const y = relu(acc);
-    if (acc !== own) acc.dispose();
-    return y;
+    return pipe(own, ...sums, ...(reluAfter ? [relu] : []));
   }
 }
 
 /** acc + path(x) (ReLU'd with `relu`) for a path of ConvNormAct steps: the last step's norm adds acc. */
 function sumThroughPath(path: Sequential, x: Tensor, acc: Tensor, activate: boolean): Tensor {
   const steps = path.layers as ConvNormAct[];
-  let cur = x;
-  for (const step of steps.slice(0, -1)) {
-    const next = step.call(cur);
-    if (cur !== x) cur.dispose();
-    cur = next;
-  }
-  const y = steps[steps.length - 1]!.call(cur, { residual: acc, relu: activate });
-  if (cur !== x) cur.dispose();
-  return y;
+  const front = steps.slice(0, -1).map((step) => (t: Tensor): Tensor => step.call(t));
+  return pipe(x, ...front, (t) => steps[steps.length - 1]!.call(t, { residual: acc, relu: activate }));
 }
 
 export class PMF extends Module<[readonly Tensor[]], Tensor[]> {
@@ -144,13 +120,12 @@ export class PMF extends Module<[readonly Tensor[]], Tensor[]> {
     const k = this.widths.length;
     const expected = this.transition ? k - 1 : k;
     if (xs.length !== expected) throw new ShapeError(`PMF with ${k} branches expects ${expected} inputs, got ${xs.length}`);
-    const grown = this.transition ? this.transition.call(xs[xs.length - 1]!) : null;
-    const inputs = grown ? [...xs, grown] : xs;
-    const outs = inputs.map((x, i) => this.branches.at(i).call(x));
-    grown?.dispose();
-    if (!this.fuse) return outs;
-    const fused = this.fuse.items.map((f) => f.call(outs));
-    for (const o of outs) o.dispose();
-    return fused;
+    const { transition, fuse } = this;
+    return pipe<Tensor[]>(
+      [...xs],
+      (fs) => (transition ? [...fs, transition.call(fs[fs.length - 1]!)] : fs),
+      (fs) => fs.map((x, i) => this.branches.at(i).call(x)),
+      (fs) => (fuse ? fuse.items.map((f) => f.call(fs)) : fs),
+    );
   }
 }

@@ -18,6 +18,7 @@ import { relu, sigmoid } from '../kernels/unary.js';
 import type { Conv3d } from '../nn/layers/conv.js';
 import { ModuleList } from '../nn/layers/container.js';
 import { Module } from '../nn/module.js';
+import { pipe, tidy } from '../tensor/scope.js';
 import { numel, type Shape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { conv, ConvNormAct, type BuildContext } from './blocks.js';
@@ -39,18 +40,8 @@ export class IntraScaleSDE extends Module<[Tensor, Tensor?], Tensor> {
    * and the block passes the features before that norm instead.
    */
   forward(x: Tensor, context?: Tensor): Tensor {
-    let t = globalAvgPool3d(context ?? x);
-    let u = this.conv1.call(t);
-    t.dispose();
-    t = relu(u);
-    u.dispose();
-    u = this.conv2.call(t);
-    t.dispose();
-    t = sigmoid(u);
-    u.dispose();
-    const y = mul(x, t);
-    t.dispose();
-    return y;
+    // Everything before the re-weighting is [N, C, 1, 1, 1]: one scope for all of it.
+    return tidy(() => mul(x, sigmoid(this.conv2.call(relu(this.conv1.call(globalAvgPool3d(context ?? x)))))));
   }
 
   /** The pooling's additions and the re-weighting's multiplications: one each per element. */
@@ -72,19 +63,16 @@ export class InterScaleSDE extends Module<[readonly Tensor[]], Tensor[]> {
   }
 
   forward(xs: readonly Tensor[]): Tensor[] {
-    const g = globalAvgPool3d(xs[xs.length - 1]!);
-    const out = xs.map((x, i) => {
-      const s = this.squeeze.at(i).call(g);
-      const b = broadcastTo(s, [x.shape[0]!, 1, ...x.shape.slice(2)]);
-      s.dispose();
-      const c = cat([x, b], 1);
-      b.dispose();
-      const y = this.fuse.at(i).call(c);
-      c.dispose();
-      return y;
+    return tidy(() => {
+      const g = globalAvgPool3d(xs[xs.length - 1]!);
+      return xs.map((x, i) =>
+        pipe(
+          x,
+          (t) => cat([t, broadcastTo(this.squeeze.at(i).call(g), [t.shape[0]!, 1, ...t.shape.slice(2)])], 1),
+          (t) => this.fuse.at(i).call(t),
+        ),
+      );
     });
-    g.dispose();
-    return out;
   }
 
   /** The pooling of the source branch (one addition per element). */

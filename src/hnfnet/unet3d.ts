@@ -13,6 +13,7 @@ import { interpolate } from '../kernels/interpolate.js';
 import type { Conv3d } from '../nn/layers/conv.js';
 import { ModuleList, Sequential } from '../nn/layers/container.js';
 import { Module } from '../nn/module.js';
+import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { conv, ConvNormAct, type BuildContext } from './blocks.js';
 import type { UNet3dConfig } from './config.js';
@@ -46,25 +47,27 @@ export class UNet3d extends Module {
 
   forward(x: Tensor): Tensor {
     checkInputShape(x.shape, this.config, 'unet3d');
-    const skips: Tensor[] = [];
-    let cur = x;
-    for (const enc of this.encoders.items) {
-      cur = enc.call(cur);
-      skips.push(cur);
-    }
-    cur = skips.pop()!;
-    this.decoders.items.forEach((dec) => {
-      const skip = skips.pop()!;
-      const up = interpolate(cur, { size: skip.shape.slice(2) });
-      cur.dispose();
-      const joined = cat([skip, up], 1);
-      up.dispose();
-      skip.dispose();
-      cur = dec.call(joined);
-      joined.dispose();
-    });
-    const logits = this.head.call(cur);
-    cur.dispose();
-    return logits;
+    return tidy(() => this.head.call(this.level(0, x)));
+  }
+
+  /**
+   * Level l of the U on its input: the encoder; below the deepest level, the levels under it
+   * on the encoder's output (the skip), upsampled, concatenated after the skip and decoded.
+   * The scopes free the deeper result after its upsampling, skip and upsampled after the
+   * concatenation, and the concatenation after the decoder.
+   */
+  private level(l: number, x: Tensor): Tensor {
+    const encoder = this.encoders.at(l);
+    if (l === this.encoders.length - 1) return encoder.call(x);
+    const decoder = this.decoders.at(this.decoders.length - 1 - l);
+    return tidy(() =>
+      decoder.call(
+        tidy(() => {
+          const skip = encoder.call(x);
+          const up = tidy(() => interpolate(this.level(l + 1, skip), { size: skip.shape.slice(2) }));
+          return cat([skip, up], 1);
+        }),
+      ),
+    );
   }
 }

@@ -2,7 +2,7 @@ export { Device, type DeviceOptions, type DeviceLimits, type LimitOverrides, REQ
 export type { PoolStats } from './pool.js';
 export { Tensor, GradNode, init, setDefaultDevice, getDefaultDevice, noGrad, isGradEnabled, attachGrad, empty, tensor, full, zeros, ones, randn, rand, accumulate, type BackwardFn, type CreateOptions, type RandomOptions } from './tensor.js';
 export { backward, type BackwardOptions } from './autograd.js';
-export { tidy, keep } from './scope.js';
+export { tidy, keep, pipe } from './scope.js';
 export { Generator, manualSeed, defaultGenerator } from './random.js';
 export * from './errors.js';
 export { numel, broadcastShapes, type Shape } from './shape.js';

@@ -65,6 +65,22 @@ export function tidy<T>(fn: () => T): T {
   return result;
 }
 
+/**
+ * `x` through `fns` in turn (`fns[n-1](…fns[0](x))`), each call in a scope nested in the next
+ * one's: an intermediate result is freed as soon as the fn after it has returned, and what a
+ * fn makes beside its result as soon as it has returned itself. So a chain of ops holds what
+ * it would with a dispose() after each op, no more. `x` stays the caller's; tensors saved for
+ * backward stay too (autograd keeps views of its own).
+ */
+export function pipe<T>(x: T, ...fns: readonly ((value: T) => T)[]): T {
+  let run = (): T => x;
+  for (const fn of fns) {
+    const inner = run;
+    run = () => tidy(() => fn(inner()));
+  }
+  return run();
+}
+
 /** Number of open scopes (for tests). */
 export function scopeDepth(): number {
   return stack.length;

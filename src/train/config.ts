@@ -15,6 +15,11 @@ export interface TrainConfig {
   /** Seeds the initial weights, the data order, crops and augmentation. */
   seed: number;
   /**
+   * A weights file (.safetensors) of the same model to start from instead of the seeded
+   * initialisation (fine-tuning); the optimizer and the schedule start afresh. null: none.
+   */
+  pretrained: string | null;
+  /**
    * Where cases come from: `phantom:N` (N generated phantoms) or a folder of BraTS case folders.
    * Part of the configuration so that a resumed run reads the same data.
    */
@@ -74,6 +79,7 @@ export interface TrainConfig {
 export const DEFAULT_TRAIN_CONFIG: Readonly<TrainConfig> = Object.freeze({
   model: 'hnfnetv2',
   seed: 0,
+  pretrained: null,
   data: { source: 'phantom:16', phantomSize: 64, foregroundProb: 1 / 3, augment: structuredClone(DEFAULT_AUGMENT) as AugmentConfig, preprocess: {} },
   epochs: 250,
   stepsPerEpoch: null,
@@ -146,6 +152,7 @@ export function validateTrainConfig(c: TrainConfig): void {
     if (!isPresetName(c.model)) fail(`unknown model preset "${c.model}"`);
   } else validateConfig(c.model);
   finiteIn(c.seed, 'seed', 0, 2 ** 53);
+  if (c.pretrained !== null && !(typeof c.pretrained === 'string' && c.pretrained !== '')) fail(`pretrained must be a weights file's path or null, got ${JSON.stringify(c.pretrained)}`);
   if (typeof c.data.source !== 'string' || c.data.source === '') fail('data.source must be "phantom:N" or a folder');
   posInt(c.data.phantomSize, 'data.phantomSize');
   finiteIn(c.data.foregroundProb, 'data.foregroundProb', 0, 1);

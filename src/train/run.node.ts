@@ -8,7 +8,8 @@ import { open, readFile, stat, unlink } from 'node:fs/promises';
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoaderConfig } from '../data/loader.js';
-import { buildModel } from '../hnfnet/build.js';
+import { buildModel, type SegmentationModel } from '../hnfnet/build.js';
+import { weightsConfig } from '../hnfnet/weights.js';
 import { sizeMultiple } from '../hnfnet/config.js';
 import { encodeTrainState, encodeWeights, type TrainState, type ValidationResult } from './checkpoint.js';
 import { foldPartition, foldsFromSplit, kFoldAssignment, parseSplitFile } from './splits.js';
@@ -24,7 +25,7 @@ import { defaultGenerator } from '../tensor/random.js';
 import '../tensor/device.node.js';
 import { init } from '../tensor/tensor.js';
 import { writeFileAtomic } from './atomic-file.node.js';
-import { probeOutputDir } from '../data/atomic-write.node.js';
+import { describeFsError, probeOutputDir } from '../data/atomic-write.node.js';
 import { LAST, readLastCheckpoint, removeStaleTemps, writeBestCheckpoint, writeLastCheckpoint } from './checkpoint-files.node.js';
 import { TrainProgress, type ProgressStream } from './progress.js';
 import { RunLog, stepLine, valLine } from './run-log.node.js';
@@ -113,7 +114,7 @@ function runConfig(o: TrainRunOptions, ckpt: LoadedCheckpoint | null, say: (s: s
   if (ckpt) {
     if (ckpt.recoveredFrom) say(`checkpoint: completed a torn pair from ${ckpt.recoveredFrom}`);
     const changed = Object.entries(o.explicit ?? {}).flatMap(([path, v]) => {
-      const stored = path.split('.').reduce<unknown>((acc, k) => (acc as Record<string, unknown> | undefined)?.[k], cfg);
+      const stored = pick(cfg, path);
       return configDifferences(stored, v).length && !RESUME_MUTABLE.includes(path) ? [`${path} (run: ${JSON.stringify(stored)}, given: ${JSON.stringify(v)})`] : [];
     });
     if (changed.length) throw new HnfnetError(`--resume continues the run with its own settings; these differ: ${changed.join('; ')}. Start a new run (another --out) to change them.`);
@@ -126,6 +127,24 @@ function runConfig(o: TrainRunOptions, ckpt: LoadedCheckpoint | null, say: (s: s
     }
   }
   return cfg;
+}
+
+/** Loads a weights file into the run's fresh model, refusing one of another model (fine-tuning). */
+async function loadPretrained(model: SegmentationModel, path: string): Promise<void> {
+  const bytes = await readFile(path).catch((e: unknown) => {
+    throw new HnfnetError(`--pretrained ${path}: cannot read it (${describeFsError(e)})`);
+  });
+  const { config } = weightsConfig(bytes, path);
+  const differ = configDifferences(config, model.config);
+  if (differ.length) {
+    throw new HnfnetError(`--pretrained ${path}: its weights are of another model than this run trains (${differ.map((k) => `${k}: file ${JSON.stringify(pick(config, k))}, run ${JSON.stringify(pick(model.config, k))}`).join('; ')})`);
+  }
+  loadStateDict(model, bytes, { source: path });
+}
+
+/** The value at a dotted path of a nested object (undefined where the path leads nowhere). */
+function pick(v: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((acc, k) => (acc as Record<string, unknown> | undefined)?.[k], v);
 }
 
 /** The fold split of the data set, checked against the run's own when resuming. */
@@ -210,6 +229,12 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunResult> {
     const o2 = cfg.optimizer;
     const optimizer = new Adam(model, { lr: o2.lr, betas: o2.betas, eps: o2.eps, weightDecay: o2.weightDecay });
     cleanups.push(() => optimizer.dispose());
+    // On a resume the checkpoint's weights win: the pretrained ones were where the run began.
+    const pretrained = ckpt ? null : (cfg.pretrained ?? null);
+    if (pretrained) {
+      await loadPretrained(model, pretrained);
+      say(`started from the weights of ${pretrained}`);
+    }
     let runId = randomBytes(6).toString('hex');
     let startStep = 0;
     let best: ValidationResult | null = null;
@@ -248,6 +273,7 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunResult> {
       model: preset,
       train_cases: part.train.length,
       val_cases: valIndices.length,
+      ...(pretrained ? { pretrained } : {}),
     });
     const loaderConfig: LoaderConfig = {
       batchSize: cfg.batch,

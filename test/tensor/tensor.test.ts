@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { add, addScalar, ArgumentError, DisposedError, empty, Generator, keep, LimitError, mul, ones, rand, randn, relu, ShapeError, tensor, tidy, zeros, type Device } from '../../src/index.js';
+import { add, addScalar, ArgumentError, DisposedError, empty, Generator, keep, LimitError, mul, ones, pipe, rand, randn, relu, ShapeError, tensor, tidy, zeros, type Device } from '../../src/index.js';
 import { sizeClass } from '../../src/tensor/pool.js';
 import { expectClose, getDevice } from '../helpers.js';
 
@@ -151,6 +151,29 @@ describe('memory: pool, scopes, stats', () => {
     } finally {
       process.off('unhandledRejection', onUnhandled);
     }
+  });
+
+  it('pipe frees each intermediate once the next step has returned, and what a step made beside its result', async () => {
+    const x = ones([1 << 14]);
+    const cls = sizeClass((1 << 14) * 4);
+    const live0 = device.memoryStats().liveBytes;
+    const alive: number[] = [];
+    const step = (t: ReturnType<typeof ones>) => {
+      const y = add(mul(t, t), t);
+      alive.push((device.memoryStats().liveBytes - live0) / cls);
+      return y;
+    };
+    const y = pipe(x, step, step, (t) => t, step);
+    // Inside a step: its input (x, not counted, or the previous result), mul's temporary and its result.
+    expect(alive).toEqual([2, 3, 3]);
+    expect(Array.from((await y.data()).slice(0, 2))).toEqual([42, 42]);
+    expect(device.memoryStats().liveBytes - live0).toBe(cls);
+    expect(x.isDisposed).toBe(false);
+    y.dispose();
+    // With nothing to run, x itself comes back.
+    expect(pipe(x)).toBe(x);
+    x.dispose();
+    expect(device.memoryStats().liveBytes).toBe(live0 - cls);
   });
 
   it('peak and pooled bytes are reported', () => {

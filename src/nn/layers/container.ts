@@ -1,6 +1,7 @@
 import type { Tensor } from '../../tensor/tensor.js';
 import { Module } from '../module.js';
 import { ArgumentError } from '../../tensor/errors.js';
+import { pipe } from '../../tensor/scope.js';
 
 /** Children run in order; each call's intermediate results are freed as soon as the next layer has consumed them. */
 export class Sequential extends Module {
@@ -11,13 +12,8 @@ export class Sequential extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let cur = x;
-    for (const m of this.layers) {
-      const next = m.call(cur);
-      if (cur !== x) cur.dispose();
-      cur = next;
-    }
-    return cur === x ? x.reshape(x.shape) : cur;
+    const y = pipe(x, ...this.layers.map((m) => (t: Tensor) => m.call(t)));
+    return y === x ? x.reshape(x.shape) : y;
   }
 }
 
