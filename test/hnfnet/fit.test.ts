@@ -28,7 +28,7 @@ function segLoss(logits: Tensor, target: Tensor): Tensor {
 }
 
 describe('tiny hnfnetv2 training', () => {
-  it('fits a fixed phantom batch: the loss halves within a few hundred Adam steps', async () => {
+  it('fits a fixed phantom batch: the loss halves within 80 Adam steps', async () => {
     const device = await getDevice();
     const { images, regions } = phantomBatch();
     // Every region is present in the batch, so every Dice term has something to fit.
@@ -39,8 +39,9 @@ describe('tiny hnfnetv2 training', () => {
     const opt = new Adam(model, { lr: 3e-2 });
     const losses: number[] = [];
     const started = performance.now();
-    const maxSteps = 300;
-    const budgetMs = 100_000;
+    // A step budget, not a time budget: on a loaded machine a clock cut it off at step 21 of
+    // the ~25 it needs (loss 1.764 → 0.955, half is 0.882).
+    const maxSteps = 80;
     for (let step = 0; step < maxSteps; step++) {
       const loss = segLoss(model.call(x), t);
       losses.push(await loss.item());
@@ -49,7 +50,6 @@ describe('tiny hnfnetv2 training', () => {
       opt.step();
       opt.zeroGrad();
       if (losses[losses.length - 1]! <= losses[0]! / 2 && step >= 10) break;
-      if (performance.now() - started > budgetMs) break;
     }
     const curve = losses.flatMap((l, i) => (i % 10 === 0 || i === losses.length - 1 ? [`${i}:${l.toFixed(3)}`] : []));
     console.log(`tiny fit: ${losses.length} steps in ${((performance.now() - started) / 1000).toFixed(1)} s; loss ${curve.join(' ')}`);
@@ -59,5 +59,5 @@ describe('tiny hnfnetv2 training', () => {
     model.dispose();
     x.dispose();
     t.dispose();
-  }, 150_000);
+  }, 900_000);
 });
