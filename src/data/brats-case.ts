@@ -11,7 +11,7 @@
 import { DataError, fmtList } from './errors.js';
 import type { GunzipFn } from './gzip.js';
 import { readNifti, type NonFinitePolicy } from './nifti-read.js';
-import { encodeLabelMap, encodeNifti } from './nifti-write.js';
+import { encodeLabelMap, encodeNifti, type GzipLevel } from './nifti-write.js';
 import { affineDistance, fmtAffine, sameDims, type Affine, type Dims3, type NiftiGrid, type Volume } from './volume.js';
 
 export const MODALITIES = ['t1', 't1ce', 't2', 'flair'] as const;
@@ -252,7 +252,7 @@ export interface CaseEncodeOptions {
   /** Images are rounded and clipped to int16 (the BraTS on-disk type) unless 'float32'. */
   imageDatatype?: 'int16' | 'float32';
   gzip?: boolean;
-  level?: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
+  level?: GzipLevel;
 }
 
 /** A case as BraTS-style NIfTI files (images, and the segmentation in the convention's labels). */

@@ -26,7 +26,7 @@ export {
 } from './affine.js';
 export { DATATYPES, datatypeByCode, parseNiftiHeader, type DatatypeInfo, type ParsedHeader } from './nifti-header.js';
 export { readNifti, readNiftiBlob, type NonFinitePolicy, type ReadNiftiOptions } from './nifti-read.js';
-export { encodeLabelMap, encodeNifti, encodeProbabilityMap, type EncodeNiftiOptions } from './nifti-write.js';
+export { encodeLabelMap, encodeNifti, encodeProbabilityMap, type EncodeNiftiOptions, type GzipLevel } from './nifti-write.js';
 export { maskedValues, moments, nonzeroValues, percentiles, selectKth, valueCounts, type MomentStats } from './stats.js';
 export { inspectVolume, type InspectOptions, type InspectReport } from './inspect.js';
 export {

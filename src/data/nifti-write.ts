@@ -8,12 +8,15 @@ import { gzip } from './gzip.js';
 import { DATATYPES } from './nifti-header.js';
 import type { DatatypeName, NiftiGrid } from './volume.js';
 
+/** A gzip compression level (fflate's). Named so that the API docs print it in one order. */
+export type GzipLevel = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
+
 export interface EncodeNiftiOptions {
   datatype: DatatypeName;
   /** gzip the result (for .nii.gz); default true. */
   gzip?: boolean;
   /** fflate compression level; default 6. */
-  level?: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
+  level?: GzipLevel;
   /** Up to 79 ASCII characters for the header's descrip field. */
   description?: string;
   /** NIfTI intent code; default 0 (none). */
