@@ -27,10 +27,11 @@ const OUT = path.join(ROOT, 'test-output');
 const PHANTOM = { size: 48, seed: 1 };
 const QUERY = `?case=phantom&phantomSize=${PHANTOM.size}&phantomSeed=${PHANTOM.seed}&weights=none&trainSteps=2&trainPatch=16&window=32`;
 const missing = chromiumMissing();
-// A little under what the cross-validation measured on this case with hnfnet infer (fold 1,
-// Brats18_CBICA_AVG_1, the weights' hardest held-out case: WT 0.458, TC 0.355, ET 0.636;
-// runs/brats18-web/fold1/eval.json), so a browser that computes differently fails.
-const DEMO_FLOOR = { WT: 0.4, TC: 0.3, ET: 0.58 };
+// Under what the cross-validation measured on this case (fold 1's second cycle,
+// Brats18_CBICA_AVG_1, the weights' hardest held-out case: WT 0.554, TC 0.375, ET 0.684 as
+// predicted, runs/brats18-web/fold1-ft/eval.json; the demo's windows overlap less), so a
+// browser that computes differently fails.
+const DEMO_FLOOR = { WT: 0.45, TC: 0.3, ET: 0.6 };
 
 /** A held-out case of the shipped weights that lives in ../shared/data/brats18, or why there is none. */
 function shippedCase(): { dir: string; id: string } | string {
