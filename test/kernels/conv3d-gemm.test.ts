@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { backward, conv3d, conv3dBiasRelu, conv3dKernels, convGeometry, Device, relu, tensor, type Conv3dVariant, type Tensor } from '../../src/index.js';
+import { conv3d, conv3dBiasRelu, conv3dKernels, convGeometry, Device, relu, tensor, type Conv3dVariant, type Tensor } from '../../src/index.js';
 import { GEMM_TILES, checkGemmTiles, dgradPhases, gemmFits, gemmPasses, wgradChunks, type GemmTiles } from '../../src/kernels/conv3d-gemm.js';
 import { convBlocks } from '../../src/kernels/conv3d-split.js';
 import { getDevice, gradCheck, randArray } from '../helpers.js';
-import { compareConv as compare, type ConvResult as Result } from './conv3d-compare.js';
+import { compareConv as compare, referenceConv, runConv, type ConvResult as Result } from './conv3d-compare.js';
 import { refConv3d, refConv3dGrads, refOutShape, type RefConv } from './conv3d-ref.js';
 
 // The first test of each tiling compiles its kernels: tens of seconds each on a busy lavapipe.
@@ -55,26 +55,8 @@ function inputs(c: Case, seed: number): Inputs {
   return { c, xh, wh, bh, gyh: randArray(numel(refOutShape(ref)), seed + 3), ref };
 }
 
-/** Forward and backward through `fn` (autograd) with upstream gradient gy. */
-async function run(t: Inputs, fn: (x: Tensor, w: Tensor, b: Tensor | null) => Tensor, device?: Device): Promise<Result> {
-  const x = tensor(t.xh, t.c.x, { requiresGrad: true, device });
-  const w = tensor(t.wh, t.c.w, { requiresGrad: true, device });
-  const b = t.bh ? tensor(t.bh, [t.c.w[0]!], { requiresGrad: true, device }) : null;
-  const y = fn(x, w, b);
-  const gy = tensor(t.gyh, y.shape, { device });
-  backward(y, gy);
-  const out: Result = { y: await y.data(), gx: await x.grad!.data(), gw: await w.grad!.data(), gb: b ? await b.grad!.data() : null };
-  for (const v of [x, w, b, y, gy]) {
-    v?.zeroGrad();
-    v?.dispose();
-  }
-  return out;
-}
-
-function reference(t: Inputs): Result {
-  const g = refConv3dGrads(t.ref, t.gyh);
-  return { y: refConv3d(t.ref), gx: g.gx, gw: g.gw, gb: t.bh ? g.gb : null };
-}
+const run = (t: Inputs, fn: (x: Tensor, w: Tensor, b: Tensor | null) => Tensor, device?: Device): Promise<Result> => runConv(t.ref, t.gyh, fn, device);
+const reference = (t: Inputs): Result => referenceConv(t.ref, t.gyh);
 
 describe('conv3d gemm variant', () => {
   let device: Device;

@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { backward, conv3d, conv3dDirect, conv3dKernels, ShapeError, tensor, type Conv3dVariant, type Device, type Tensor } from '../../src/index.js';
+import { backward, conv3d, conv3dDirect, conv3dKernels, ShapeError, tensor, type Conv3dVariant, type Device } from '../../src/index.js';
 import { expectClose, getDevice, gradCheck, randArray } from '../helpers.js';
-import { compareConv as compare, type ConvResult as Result } from './conv3d-compare.js';
-import { refConv3d, refConv3dGrads, refOutShape, type RefConv } from './conv3d-ref.js';
+import { compareConv as compare, referenceConv, runConv, type ConvResult as Result } from './conv3d-compare.js';
+import { refConv3d, refOutShape, type RefConv } from './conv3d-ref.js';
 
 type T3 = [number, number, number];
 
@@ -35,22 +35,6 @@ const cases: Case[] = [
   { name: 'k3 s1, 9^3 batch 2 (weight gradient in many chunks)', x: [2, 3, 9, 9, 9], w: [4, 3, 3, 3, 3], stride: [1, 1, 1], pad: [1, 1, 1], bias: false },
 ];
 
-/** Forward and backward through `fn` with upstream gradient `gy`. */
-async function run(c: Case, xh: Float32Array, wh: Float32Array, bh: Float32Array | null, gyh: Float32Array, fn: (x: Tensor, w: Tensor, b: Tensor | null) => Tensor): Promise<Result> {
-  const x = tensor(xh, c.x, { requiresGrad: true });
-  const w = tensor(wh, c.w, { requiresGrad: true });
-  const b = bh ? tensor(bh, [c.w[0]!], { requiresGrad: true }) : null;
-  const y = fn(x, w, b);
-  const gy = tensor(gyh, y.shape);
-  backward(y, gy);
-  const out: Result = { y: await y.data(), gx: await x.grad!.data(), gw: await w.grad!.data(), gb: b ? await b.grad!.data() : null };
-  for (const t of [x, w, b, y, gy]) {
-    t?.zeroGrad();
-    t?.dispose();
-  }
-  return out;
-}
-
 describe('conv3d', () => {
   let device: Device;
   beforeAll(async () => {
@@ -63,20 +47,17 @@ describe('conv3d', () => {
     const bh = c.bias ? randArray(c.w[0]!, 3) : null;
     const rc: RefConv = { x: xh, xShape: c.x, w: wh, wShape: c.w, b: bh, stride: c.stride, pad: c.pad };
     const gyh = randArray(refOutShape(rc).reduce((a, b) => a * b, 1), 4);
-    const ref = (): Result => {
-      const g = refConv3dGrads(rc, gyh);
-      return { y: refConv3d(rc), gx: g.gx, gw: g.gw, gb: bh ? g.gb : null };
-    };
+    const ref = (): Result => referenceConv(rc, gyh);
     let direct: Result;
     const variants: Conv3dVariant[] = c.cpu ? ['gpu', 'cpu'] : ['gpu'];
 
     it('direct kernels match the host reference (forward and gradients)', async () => {
-      direct = await run(c, xh, wh, bh, gyh, (x, w, b) => conv3dDirect(x, w, b, { stride: c.stride, padding: c.pad }));
+      direct = await runConv(rc, gyh, (x, w, b) => conv3dDirect(x, w, b, { stride: c.stride, padding: c.pad }));
       compare(direct, ref(), 'direct vs host', 1e-4);
     });
 
     it.each(variants)('%s tiling matches the direct kernels and the host reference', async (variant) => {
-      const got = await run(c, xh, wh, bh, gyh, (x, w, b) => conv3d(x, w, b, { stride: c.stride, padding: c.pad, variant }));
+      const got = await runConv(rc, gyh, (x, w, b) => conv3d(x, w, b, { stride: c.stride, padding: c.pad, variant }));
       expect(got.y.length).toBe(refOutShape(rc).reduce((a, b) => a * b, 1));
       compare(got, direct, `${variant} vs direct`, 1e-4);
       compare(got, ref(), `${variant} vs host`, 1e-4);
