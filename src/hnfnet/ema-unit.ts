@@ -205,7 +205,7 @@ function copyOf(t: Tensor): Tensor {
 
 /** Elements of the in-place tail's blocks: a sixteenth of t, a binding at most. */
 function partElems(t: Tensor): number {
-  return Math.min(bindingElems(t.device), Math.ceil(t.size / 16));
+  return Math.min(bindingElems(t.device), Math.ceil(t.size / 32));
 }
 
 /**

@@ -493,9 +493,10 @@ function emSlabs(x: Tensor, n: number, mu0: Tensor, stages: number, y: Tensor, m
   const K = mu0.shape[2]!;
   const device = x.device;
   const m = bindingElems(device);
-  // Slabs of about an eighth of the sample (a binding at most): the slab copies are this op's
+  // Slabs of about a 32nd of the sample (a binding at most): the slab copies are this op's
   // largest temporaries, next to an x that is already beyond a binding.
-  const vs = Math.floor(Math.min(m, Math.max(4 * Math.max(C, K), Math.ceil((C * V) / 8))) / Math.max(C, K) / 4) * 4;
+  const slabElems = Math.min(m, Math.max(4 * Math.max(C, K), Math.ceil((C * V) / 32)));
+  const vs = Math.floor(slabElems / Math.max(C, K) / 4) * 4;
   const perChunk = (C + 1) * K;
   if (vs < 4 || perChunk > m) {
     throw new LimitError(`emAttention: x ${fmt(x.shape)} with ${K} bases: even a slab of 4 voxels, or one M-step partial sum [${C + 1}, ${K}], exceeds maxStorageBufferBindingSize (${device.limits.maxStorageBufferBindingSize} bytes)`);
@@ -504,8 +505,10 @@ function emSlabs(x: Tensor, n: number, mu0: Tensor, stages: number, y: Tensor, m
   for (let v0 = 0; v0 < V; v0 += vs) slabs.push([v0, Math.min(V, v0 + vs)]);
   const maxGrid = device.limits.maxComputeWorkgroupsPerDimension;
   const plans = slabs.map(([v0, v1]) => mstepPlan(v1 - v0, C, K, 1, (v1 - v0) % 4 === 0 && K % 4 === 0, maxGrid));
-  // All slabs' partial sums must fit one binding for the final pass: fewer chunks per slab where needed.
-  const budget = Math.floor(m / perChunk);
+  // All slabs' partial sums must fit one binding for the final pass, and stay about a slab's
+  // size (a binding's worth would be one more large temporary beside x): fewer chunks per
+  // slab where needed.
+  const budget = Math.min(Math.floor(m / perChunk), Math.max(slabs.length, Math.floor(slabElems / perChunk)));
   const total = plans.reduce((a, p) => a + p.chunks, 0);
   if (total > budget) {
     if (slabs.length > budget) throw new LimitError(`emAttention: x ${fmt(x.shape)} needs ${slabs.length} voxel slabs, more M-step partial sums than one binding holds`);

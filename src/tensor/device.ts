@@ -149,6 +149,7 @@ export class Device {
       (bytes) => this.createBuffer(bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST),
       true,
       poolCap(opts.maxPooledBytes),
+      () => this.flush(),
     );
     this.uniformPool = new BufferPool((bytes) => dev.createBuffer({ size: bytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }), false);
     this.stagingPool = new BufferPool((bytes) => dev.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }), false);

@@ -10,7 +10,9 @@
  * go back to the driver, least recently released first (the sizes a loop freed last are
  * the ones it asks for next). The default cap is a quarter of the highest live bytes seen,
  * and never under 256 MiB, so small workloads never evict and a repeating loop's steady
- * state still creates nothing.
+ * state still creates nothing. A buffer about to be created while the pool is over its cap
+ * first submits (see acquire), so what the driver holds stays near live + cap even within
+ * one long stretch of recording.
  */
 export interface PoolStats {
   /** Bytes of storage buffers handed out and not yet released. */
@@ -69,14 +71,22 @@ export class BufferPool {
     private readonly trackLive: boolean,
     /** Null: unbounded (the uniform and staging pools, whose buffers are small and few). */
     private readonly cap: PoolCap | null = null,
+    /** Submits the work recorded so far (the device's flush, which ends in afterSubmit). */
+    private readonly submit: (() => void) | null = null,
   ) {}
 
   acquire(bytes: number): GPUBuffer {
     const cls = sizeClass(bytes);
-    const list = this.free.get(cls);
-    let buf = list?.pop()?.buf;
-    if (buf) this.pooledBytes -= cls;
-    else {
+    let buf = this.take(cls);
+    if (!buf && this.cap && this.submit && this.pooledBytes > this.cap(this.highWater)) {
+      // About to create while over the cap: the excess is mostly releases still waiting for a
+      // submit (a large op frees hundreds of MiB between two), which only a submit lets go.
+      // Submitting now evicts them before the new buffer adds to what the driver holds, and
+      // may free one of this very class.
+      this.submit();
+      buf = this.take(cls);
+    }
+    if (!buf) {
       buf = this.create(cls);
       this.created++;
     }
@@ -87,6 +97,12 @@ export class BufferPool {
       if (this.liveBytes > this.highWater) this.highWater = this.liveBytes;
       if (this.liveBytes + this.pooledBytes > this.peakHeldBytes) this.peakHeldBytes = this.liveBytes + this.pooledBytes;
     }
+    return buf;
+  }
+
+  private take(cls: number): GPUBuffer | undefined {
+    const buf = this.free.get(cls)?.pop()?.buf;
+    if (buf) this.pooledBytes -= cls;
     return buf;
   }
 

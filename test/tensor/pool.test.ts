@@ -1,7 +1,8 @@
 /**
  * The storage pool's cap: free buffers beyond it go back to the driver after a submit, least
- * recently released first; buffers still waiting for a submit are never destroyed; a loop
- * whose buffers fit the cap creates nothing after its first pass. Fake buffers on the host,
+ * recently released first; buffers still waiting for a submit are never destroyed, but a
+ * buffer about to be created over the cap submits first; a loop whose buffers fit the cap
+ * creates nothing after its first pass. Fake buffers on the host,
  * then one real device with a cap of 0.
  */
 import { describe, expect, it } from 'vitest';
@@ -15,9 +16,9 @@ interface FakeBuffer {
   destroy(): void;
 }
 
-function fakePool(cap: number | null): { pool: BufferPool; made: FakeBuffer[] } {
+function fakePool(cap: number | null, submit?: () => void): { pool: BufferPool; made: FakeBuffer[] } {
   const made: FakeBuffer[] = [];
-  const pool = new BufferPool(
+  const pool: BufferPool = new BufferPool(
     (bytes) => {
       const b: FakeBuffer = { size: bytes, id: made.length, destroyed: false, destroy: () => (b.destroyed = true) };
       made.push(b);
@@ -25,6 +26,7 @@ function fakePool(cap: number | null): { pool: BufferPool; made: FakeBuffer[] } 
     },
     true,
     cap === null ? null : () => cap,
+    submit ?? null,
   );
   return { pool, made };
 }
@@ -76,6 +78,35 @@ describe('buffer pool cap', () => {
     const created = pool.stats().created;
     for (let i = 0; i < 5; i++) pass();
     expect(pool.stats()).toMatchObject({ created, evicted: 0 });
+  });
+
+  it('submits before creating while over the cap, so releases waiting for a submit do not pile up', () => {
+    let submits = 0;
+    // The device's flush ends in afterSubmit; the fake does the same.
+    const { pool, made } = fakePool(300 * KiB, () => {
+      submits++;
+      pool.afterSubmit();
+    });
+    // A long stretch of recording with no submit: each op frees its input and makes a new size.
+    let cur = pool.acquire(100 * KiB);
+    let peakHeld = 0;
+    for (let k = 2; k <= 12; k++) {
+      pool.release(cur);
+      cur = pool.acquire(k * 100 * KiB);
+      const s = pool.stats();
+      peakHeld = Math.max(peakHeld, s.liveBytes + s.pooledBytes);
+    }
+    // Without the submit the pool would hold all eleven releases (6.6 MiB) beside the live one.
+    expect(submits).toBeGreaterThan(0);
+    expect(peakHeld).toBeLessThanOrEqual(1200 * KiB + 300 * KiB + 1100 * KiB);
+    expect(pool.stats().pooledBytes).toBeLessThanOrEqual(300 * KiB + 1100 * KiB);
+    expect(made.filter((b) => b.destroyed).length).toBeGreaterThan(5);
+    // Under the cap, a miss does not submit.
+    const before = submits;
+    const { pool: calm } = fakePool(10 * 2 ** 20, () => submits++);
+    calm.release(calm.acquire(100 * KiB));
+    calm.acquire(200 * KiB);
+    expect(submits).toBe(before);
   });
 
   it('unbounded (null cap) never evicts; the default cap is a quarter of the live high-water mark, at least 256 MiB', () => {

@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildModel, decodeSafetensors, loadModelFromWeights, PRESET_NAMES, saveWeights } from '../../src/index.js';
@@ -135,11 +135,14 @@ describe.skipIf(missing !== null)(`PyTorch twin equivalence${missing ? ` (skippe
     expect(r.forward.max_abs_diff).toBeLessThanOrEqual(1e-4 * r.forward.scale);
   });
 
-  for (const size of [32, 64]) {
-    it(`hnfnetv2 (full width) at ${size}³: eval forward`, async () => {
-      const r = await runCase({ preset: 'hnfnetv2', seed: 5, size, grads: false });
-      console.log(`[twin equivalence] hnfnetv2 ${size}³: max |Δ| ${r.forward.max_abs_diff.toExponential(2)} at output scale ${r.forward.scale.toFixed(2)} (twin ${r.forward.seconds.toFixed(1)} s)`);
-      expect(r.forward.max_abs_diff).toBeLessThanOrEqual(1e-4 * r.forward.scale);
-    }, 300_000);
-  }
+  const fullWidth = (size: number) => async () => {
+    const r = await runCase({ preset: 'hnfnetv2', seed: 5, size, grads: false });
+    console.log(`[twin equivalence] hnfnetv2 ${size}³: max |Δ| ${r.forward.max_abs_diff.toExponential(2)} at output scale ${r.forward.scale.toFixed(2)} (twin ${r.forward.seconds.toFixed(1)} s)`);
+    expect(r.forward.max_abs_diff).toBeLessThanOrEqual(1e-4 * r.forward.scale);
+  };
+  for (const size of [32, 64]) it(`hnfnetv2 (full width) at ${size}³: eval forward`, fullWidth(size), 300_000);
+  // The paper's window, on demand (HNFNET_TWIN_128=1): the float64 twin's im2col convolutions
+  // need ~18 GB of host memory and ~10 min beside hnfnet's ~3 min on lavapipe, too much for CI.
+  const paper = process.env.HNFNET_TWIN_128 ? (totalmem() >= 20 * 2 ** 30 ? null : `${(totalmem() / 2 ** 30).toFixed(0)} GiB of memory, the float64 twin needs ~18`) : 'set HNFNET_TWIN_128=1';
+  it.skipIf(paper !== null)(`hnfnetv2 (full width) at 128³: eval forward${paper ? ` (skipped: ${paper})` : ''}`, fullWidth(128), 2_400_000);
 });
