@@ -47,7 +47,9 @@ file's metadata; several --model files are an ensemble (probabilities averaged).
                        cross-validation); none: no post-processing
   --probs PREFIX       also write PREFIX_wt/_tc/_et.nii.gz probability maps (data sets:
                        PREFIX is a folder that gets <id>_wt/_tc/_et.nii.gz)
-  --preset NAME        the model preset, for weights files without hnfnet metadata`;
+  --preset NAME        the model preset, for weights files without hnfnet metadata
+  --tune               measure kernel variants on this adapter after the first window (within
+                       the tuner's budget; see hnfnet tune) and run the rest with the fastest`;
 
 function parseCrop(s: string | undefined): Dims3 | 'brain' {
   if (s === undefined) return DEFAULT_CROP;
@@ -81,8 +83,8 @@ function recommendedKeepLargest(loaded: readonly LoadedModel[]): Region[] {
 export const command: Command = {
   usage: USAGE,
   async run(argv) {
-    const a = parseArgs(argv, ['skip-existing']);
-    checkKnown(a, ['model', 'case', 'out', 'tta', 'overlap', 'window', 'batch', 'blend', 'crop', 'threshold', 'min-et', 'probs', 'preset', 'skip-existing', 'keep-largest'], 'infer');
+    const a = parseArgs(argv, ['skip-existing', 'tune']);
+    checkKnown(a, ['model', 'case', 'out', 'tta', 'overlap', 'window', 'batch', 'blend', 'crop', 'threshold', 'min-et', 'probs', 'preset', 'skip-existing', 'keep-largest', 'tune'], 'infer');
     const cases = a.options.get('case') ?? [];
     const out = optString(a, 'out');
     if (!cases.length || !out) throw new UsageError(`usage: ${USAGE}`);
@@ -117,6 +119,7 @@ export const command: Command = {
       threshold: optBetween(a, 'threshold', 0, 1) ?? 0.5,
       minEtVoxels: optInt(a, 'min-et', 0) ?? 200,
       keepProbabilities: probs !== undefined,
+      tune: a.options.has('tune'),
     } satisfies Omit<SegmentOptions, 'device'>;
     const caseStat = cases.length === 1 ? await stat(cases[0]!).catch(() => null) : null;
     if (cases.length === 1 && !caseStat) throw new UsageError(`hnfnet infer: --case ${cases[0]}: no such file or folder`);

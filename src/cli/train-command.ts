@@ -47,6 +47,9 @@ validation and checkpoints
   --resume              continue RUN from its last checkpoint, exactly where it stopped
   --stop-after N        stop (with a checkpoint) after N steps of this session
   --workers N           loader threads for folder data (default: cores − 1, at most 4)
+  --tune                measure kernel variants for each new shape between steps (see hnfnet tune)
+                        and cache the fastest; the time is logged (off by default: a resumed run
+                        then repeats an uninterrupted one bit for bit)
   --config FILE.json    settings file; --set key=value sets any one (e.g. --set optimizer.betas=[0.9,0.99])
 
 Writes RUN/config.json, RUN/log.jsonl (every step and validation), RUN/last.safetensors
@@ -55,9 +58,9 @@ RUN/best.safetensors (best mean validation Dice). Plot with: hnfnet plot RUN`;
 
 const KNOWN = [
   'data', 'phantoms', 'phantom-size', 'out', 'model', 'fold', 'folds', 'split', 'no-augment', 'epochs', 'steps-per-epoch', 'batch', 'accumulate', 'patch', 'lr',
-  'warmup', 'weight-decay', 'seed', 'pretrained', 'val-every', 'val-window', 'val-overlap', 'val-tta', 'checkpoint-every', 'resume', 'stop-after', 'workers', 'config', 'set',
+  'warmup', 'weight-decay', 'seed', 'pretrained', 'val-every', 'val-window', 'val-overlap', 'val-tta', 'checkpoint-every', 'resume', 'stop-after', 'workers', 'tune', 'config', 'set',
 ];
-const FLAGS = ['resume', 'no-augment'];
+const FLAGS = ['resume', 'no-augment', 'tune'];
 
 function int(a: ParsedArgs, name: string, min = 1): number | undefined {
   const v = optNumber(a, name);
@@ -172,6 +175,7 @@ export const command: Command = {
       handleSignals: true,
       ...(workers !== undefined ? { workers } : { workers: Math.max(1, Math.min(4, (await import('node:os')).availableParallelism() - 1)) }),
       ...(stopAfter !== undefined ? { stopAfterSteps: stopAfter } : {}),
+      tune: optFlag(a, 'tune'),
     });
     return r.reason === 'interrupted' ? 130 : 0;
   },

@@ -31,6 +31,12 @@ export interface SlidingWindowOptions {
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
   device?: Device;
+  /**
+   * After each window is read back (the GPU queue drained), measure the kernel variants its
+   * shapes queued (`device.tuner.tunePending()`, within the tuner's budget), so later windows
+   * run the fastest. Off by default: results then change by float rounding after the first window.
+   */
+  tune?: boolean;
 }
 
 /** All subsets of {D, H, W}, identity first. */
@@ -146,6 +152,7 @@ export async function slidingWindowInference(
           const probs = await y.data();
           const k = y.shape[1]!;
           y.dispose();
+          if (opts.tune && x.device.tuner.mode !== 'off' && x.device.tuner.pending > 0) await x.device.tuner.tunePending();
           if (!acc) {
             K = k;
             acc = new Float32Array(K * plane);

@@ -39,6 +39,11 @@ export interface LoopOptions {
   stopAfterSteps?: number;
   /** Polled between steps (e.g. set by SIGINT): stop with a checkpoint. */
   shouldStop?: () => boolean;
+  /**
+   * Called after every step and validation, when the GPU queue has drained: the place to
+   * measure kernel variants that the work just run queued (`device.tuner.tunePending()`).
+   */
+  betweenSteps?: () => Promise<void>;
 }
 
 export interface LoopResult {
@@ -69,6 +74,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     const rec = await trainer.trainStep(batch);
     steps++;
     await o.onStep?.(rec);
+    await o.betweenSteps?.();
     if (trainer.step % spe !== 0) continue;
     const epoch = trainer.step / spe;
     const last = trainer.step === total;
@@ -80,6 +86,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
         await o.saveBest?.(v);
       }
       await o.onValidation?.(v, improved);
+      await o.betweenSteps?.();
     }
     if (epoch % o.checkpointEvery === 0 || last) await saveLast();
   }

@@ -54,7 +54,16 @@ export interface StopLine {
   reason: string;
   time: string;
 }
-export type LogLine = StartLine | StepLine | ValLine | StopLine;
+/** Kernel variants measured between steps (`hnfnet train --tune`). */
+export interface TuneLine {
+  type: 'tune';
+  step: number;
+  /** Keys measured by this call, and still queued (beyond the tuner's time budget). */
+  tuned: number;
+  pending: number;
+  seconds: number;
+}
+export type LogLine = StartLine | StepLine | ValLine | StopLine | TuneLine;
 
 export function stepLine(r: StepRecord): StepLine {
   return { type: 'step', step: r.step, epoch: r.epoch, loss: r.loss, dice_loss: r.diceLoss, bce: r.bce, lr: r.lr, seconds: r.seconds, live_bytes: r.liveBytes };

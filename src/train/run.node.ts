@@ -46,6 +46,13 @@ export interface TrainRunOptions {
   workers?: number;
   /** Stop with a checkpoint after this many steps of this session. */
   stopAfterSteps?: number;
+  /**
+   * Measure the kernel variants each new shape queues, between steps, within the tuner's
+   * budget (device.tuner), and cache the fastest. Off by default: a variant picked mid-run
+   * changes results by float rounding, so a resumed run would no longer repeat an
+   * uninterrupted one bit for bit, and the measuring costs time that a short run never earns back.
+   */
+  tune?: boolean;
   device?: Device;
   /** Where progress and messages go (default stderr). */
   stream?: ProgressStream;
@@ -326,6 +333,7 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunResult> {
       best,
       ...(o.stopAfterSteps !== undefined ? { stopAfterSteps: o.stopAfterSteps } : {}),
       shouldStop: stopRequested,
+      ...(o.tune ? { betweenSteps: () => tuneBetweenSteps(device, trainer.step, progress, log) } : {}),
       onStep: async (r) => {
         progress.step(r);
         await log.append(stepLine(r));
@@ -366,4 +374,17 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunResult> {
   } finally {
     for (const c of cleanups.reverse()) await c();
   }
+}
+
+/** Measures what the tuner has queued (nothing when nothing is), logs and reports it. */
+async function tuneBetweenSteps(device: Device, step: number, progress: TrainProgress, log: RunLog): Promise<void> {
+  const tuner = device.tuner;
+  if (tuner.mode === 'off' || tuner.pending === 0) return;
+  const before = tuner.pending;
+  const t0 = performance.now();
+  await tuner.tunePending();
+  const seconds = (performance.now() - t0) / 1000;
+  const tuned = before - tuner.pending;
+  progress.message(`tuned ${tuned} kernel shape${tuned === 1 ? '' : 's'} in ${seconds.toFixed(1)} s${tuner.pending ? ` (${tuner.pending} left for later steps)` : ''}`);
+  await log.append({ type: 'tune', step, tuned, pending: tuner.pending, seconds });
 }
