@@ -39,10 +39,12 @@ export function backward(root: Tensor, upstream?: Tensor, opts: BackwardOptions 
  * checkpoint()'s backward runs its recomputed graph with it.
  */
 export function backwardFrom(outputs: readonly Tensor[], grads: readonly Tensor[]): void {
+  outputs.forEach((o, i) => {
+    if (!sameShape(grads[i]!.shape, o.shape)) throw new ShapeError(`backward: gradient ${fmt(grads[i]!.shape)} does not match the output ${fmt(o.shape)}`);
+  });
   const seeds: Seed[] = [];
   outputs.forEach((o, i) => {
     const g = keep(grads[i]!);
-    if (!sameShape(g.shape, o.shape)) throw new ShapeError(`backward: gradient ${fmt(g.shape)} does not match the output ${fmt(o.shape)}`);
     if (!o.requiresGrad) g.dispose();
     else if (o.gradFn) seeds.push({ node: o.gradFn, index: o.outputIndex, grad: g });
     else accumulateLeaf(o, g);
