@@ -47,8 +47,9 @@ export interface TrainConfig {
   accumulate: number;
   /**
    * Activation checkpointing (memory, not results): 'pmf' keeps only each PMF module's inputs
-   * for backward and computes the module again there (HNF-Net family only), about a third
-   * less peak memory per step for one more forward of the PMF modules.
+   * for backward and computes the module again there (HNF-Net family only): for hnfnetv2 at
+   * 64³ a third less of a step's peak memory (docs/TRAINING.md), for one more forward of the
+   * PMF modules.
    */
   activationCheckpointing: ActivationCheckpointing;
   /** Patch size [x, y, z] (a number in files and flags means a cube). */
