@@ -95,20 +95,20 @@ export function checkpoint<T extends Tensor | Tensor[]>(fn: (inputs: Tensor[]) =
   const leaves = new Set<Tensor>();
   const mark = nextTensorId();
   const views = inputs.map((x) => x.detach());
-  const result = noGrad(() =>
-    withCarry(carry, () =>
-      watchOpInputs(
-        (ts) => {
-          for (const t of ts) {
-            if (!t.requiresGrad || t.id >= mark) continue;
-            if (t.gradFn) throw new HnfnetError(`checkpoint(): fn uses ${t}, the result of another op that requires grad, without taking it as an input (pass it in inputs, or gradients would not reach it)`);
-            leaves.add(t);
-          }
-        },
-        () => tidy(() => fn(views)),
-      ),
-    ),
-  );
+  const watch = (ts: readonly Tensor[]): void => {
+    for (const t of ts) {
+      if (!t.requiresGrad || t.id >= mark) continue;
+      if (t.gradFn) throw new HnfnetError(`checkpoint(): fn uses ${t}, the result of another op that requires grad, without taking it as an input (pass it in inputs, or gradients would not reach it)`);
+      leaves.add(t);
+    }
+  };
+  let result: T;
+  try {
+    result = noGrad(() => withCarry(carry, () => watchOpInputs(watch, () => tidy(() => fn(views)))));
+  } catch (e) {
+    for (const t of [...views, ...carry.all()]) t.dispose();
+    throw e;
+  }
   const single = !Array.isArray(result);
   const made = single ? [result as Tensor] : (result as Tensor[]);
   // An output that existed before (an input, a parameter, a buffer) is handed out as a view:

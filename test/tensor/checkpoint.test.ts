@@ -156,10 +156,14 @@ describe('checkpoint', () => {
     for (const t of [x, y, p.w, p.m, plainLoss]) t.dispose();
   });
 
-  it('refuses a captured tensor that has a graph but is not an input', () => {
+  it('refuses a captured tensor that has a graph but is not an input, leaving nothing behind', async () => {
     const x = randn([4], { seed: 1, requiresGrad: true });
     const hidden = mul(x, x);
+    await device.sync();
+    const live0 = device.memoryStats().liveBytes;
     expect(() => checkpoint(([t]) => add(t!, hidden), [x])).toThrow(/without taking it as an input/);
+    await device.sync();
+    expect(device.memoryStats().liveBytes).toBe(live0);
     [x, hidden].forEach((t) => t.dispose());
   });
 
