@@ -7,6 +7,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 from .config import parse_config, size_multiple
 
@@ -149,12 +150,19 @@ class PMF(nn.Module):
             for w in widths
         ])
         self.fuse = nn.ModuleList([FuseTarget(norm_cfg, i, widths) for i in range(k)]) if k > 1 else None
+        # Activation checkpointing in training (torch.utils.checkpoint), as the TS PMF.checkpointed.
+        self.checkpointed = False
 
     def forward(self, xs):
         k = len(self.widths)
         expected = k - 1 if self.transition is not None else k
         if len(xs) != expected:
             raise ValueError(f'PMF with {k} branches expects {expected} inputs, got {len(xs)}')
+        if self.checkpointed and self.training and torch.is_grad_enabled():
+            return list(torch.utils.checkpoint.checkpoint(self._run, *xs, use_reentrant=False))
+        return self._run(*xs)
+
+    def _run(self, *xs):
         inputs = list(xs) + ([self.transition(xs[-1])] if self.transition is not None else [])
         outs = [b(x) for b, x in zip(self.branches, inputs)]
         if self.fuse is None:
@@ -311,6 +319,18 @@ class UNet3d(nn.Module):
             skip = skips.pop()
             cur = dec(torch.cat([skip, _upsample(cur, skip.shape[2:])], 1))
         return self.head(cur)
+
+
+def set_activation_checkpointing(model, mode):
+    """'none' or 'pmf' (every PMF module recomputes its activations in backward); HNF-Net family only."""
+    if mode not in ('none', 'pmf'):
+        raise ValueError(f'activation checkpointing must be none or pmf, got {mode!r}')
+    pmfs = [m for m in model.modules() if isinstance(m, PMF)]
+    if mode == 'pmf' and not pmfs:
+        raise ValueError('activation checkpointing "pmf": the 3D U-Net has no PMF modules (only "none")')
+    for m in pmfs:
+        m.checkpointed = mode == 'pmf'
+    return model
 
 
 def build_model(spec, seed=None):

@@ -10,7 +10,7 @@ from .data import DEFAULT_AUGMENT
 # config path → option of train.py
 _MAP = {
     ('model',): 'model', ('seed',): 'seed', ('pretrained',): 'pretrained', ('epochs',): 'epochs', ('stepsPerEpoch',): 'steps_per_epoch',
-    ('batch',): 'batch', ('accumulate',): 'accumulate', ('patch',): 'patch',
+    ('batch',): 'batch', ('accumulate',): 'accumulate', ('activationCheckpointing',): 'activation_checkpointing', ('patch',): 'patch',
     ('data', 'source'): 'data', ('data', 'foregroundProb'): 'foreground_prob',
     ('optimizer', 'lr'): 'lr', ('optimizer', 'weightDecay'): 'weight_decay',
     ('schedule', 'warmupEpochs'): 'warmup_epochs', ('schedule', 'power'): 'power',

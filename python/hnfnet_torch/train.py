@@ -42,7 +42,7 @@ from .data import DEFAULT_AUGMENT, find_cases, folds_from_split_file, kfold_assi
 from .checkpoint import BEST, LAST, STATE_FORMAT, CheckpointError, read_last, write_last, write_weights
 from .loss import segmentation_loss
 from .recipe import read_recipe
-from .model import EMAUnit, build_model
+from .model import EMAUnit, build_model, set_activation_checkpointing
 from .run_log import LOG, RunLog, now
 from .validate import validate
 from .safetensors_io import load_file
@@ -50,7 +50,7 @@ from .weights import weights_config, weights_metadata
 
 DEFAULTS = {
     'data': None, 'out': None, 'model': 'hnfnetv2', 'fold': None, 'folds': 5, 'split_file': None, 'seed': 0,
-    'epochs': 250, 'steps_per_epoch': None, 'batch': 4, 'accumulate': 1, 'patch': [128, 128, 128],
+    'epochs': 250, 'steps_per_epoch': None, 'batch': 4, 'accumulate': 1, 'activation_checkpointing': 'none', 'patch': [128, 128, 128],
     'lr': 1e-3, 'weight_decay': 1e-5, 'warmup_epochs': 5, 'power': 0.9, 'foreground_prob': 1 / 3,
     'no_augment': False, 'amp': False,
     'val_every': 5, 'val_window': None, 'val_overlap': 0.25, 'val_tta': 1, 'val_threshold': 0.5, 'val_max_cases': None,
@@ -61,7 +61,7 @@ DEFAULTS = {
 SESSION = ('resume', 'stop_after', 'workers', 'config', 'minutes', 'then_all_cases')
 # What a resume may change, as RESUME_MUTABLE in src/train/run.node.ts (plus where the data and run
 # now live: the case lists are checked instead).
-RESUME_MUTABLE = ('data', 'bundle', 'out', 'val_max_cases', 'cache') + SESSION
+RESUME_MUTABLE = ('data', 'bundle', 'out', 'val_max_cases', 'cache', 'activation_checkpointing') + SESSION
 # Where --then-all-cases trains its second run, inside RUN.
 ALL_CASES = 'all-cases'
 
@@ -187,6 +187,7 @@ def _parser():
     add('--steps-per-epoch', type=int, help='(default ⌈training cases / batch⌉)')
     add('--batch', type=int, help='global batch, split over ranks (default 4)')
     add('--accumulate', type=int, help='micro-batches per step (gradient accumulation; default 1)')
+    add('--activation-checkpointing', choices=['none', 'pmf'], help='pmf: recompute each PMF module in backward (less memory, same results; default none)')
     add('--patch', type=int, nargs='+', help='side, or x y z (default 128)')
     add('--lr', type=float, help='(default 1e-3)')
     add('--weight-decay', type=float, help='(default 1e-5)')
@@ -371,7 +372,7 @@ def _run(a, ckpt, rank, world, device, deadline):
         # Patches and windows have one size: cuDNN's autotuner picks the fastest 3D convolutions once.
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(a.seed)
-    model = build_model(config).to(device).train()
+    model = set_activation_checkpointing(build_model(config), a.activation_checkpointing).to(device).train()
     opt = make_optimizer(model, a.lr, weight_decay=a.weight_decay)
     spe = a.steps_per_epoch or math.ceil(len(train_ids) / a.batch)
     total = a.epochs * spe

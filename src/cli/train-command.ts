@@ -32,6 +32,9 @@ model and optimisation
   --steps-per-epoch N   (default ⌈training cases / batch⌉)
   --batch N             samples per step (default ${D.batch})
   --accumulate N        split each batch into N micro-batches (gradient accumulation; default 1)
+  --activation-checkpointing none|pmf
+                        pmf: recompute each PMF module's activations in backward instead of keeping
+                        them (less memory per step, same results, a slower step; default ${D.activationCheckpointing})
   --patch N|X,Y,Z       training crop (default ${D.patch.join(',')})
   --lr X                peak learning rate (default ${D.optimizer.lr}); warm-up, then × (1 − epoch/epochs)^0.9
   --warmup N            warm-up epochs (default ${D.schedule.warmupEpochs})
@@ -57,7 +60,7 @@ Writes RUN/config.json, RUN/log.jsonl (every step and validation), RUN/last.safe
 RUN/best.safetensors (best mean validation Dice). Plot with: hnfnet plot RUN`;
 
 const KNOWN = [
-  'data', 'phantoms', 'phantom-size', 'out', 'model', 'fold', 'folds', 'split', 'no-augment', 'epochs', 'steps-per-epoch', 'batch', 'accumulate', 'patch', 'lr',
+  'data', 'phantoms', 'phantom-size', 'out', 'model', 'fold', 'folds', 'split', 'no-augment', 'epochs', 'steps-per-epoch', 'batch', 'accumulate', 'activation-checkpointing', 'patch', 'lr',
   'warmup', 'weight-decay', 'seed', 'pretrained', 'val-every', 'val-window', 'val-overlap', 'val-tta', 'checkpoint-every', 'resume', 'stop-after', 'workers', 'tune', 'config', 'set',
 ];
 const FLAGS = ['resume', 'no-augment', 'tune'];
@@ -120,6 +123,7 @@ export function flagLayer(a: ParsedArgs): Record<string, unknown> {
   set('stepsPerEpoch', int(a, 'steps-per-epoch'));
   set('batch', int(a, 'batch'));
   set('accumulate', int(a, 'accumulate'));
+  set('activationCheckpointing', optString(a, 'activation-checkpointing'));
   set('patch', size3(a, 'patch'));
   set('optimizer.lr', optNumber(a, 'lr'));
   set('schedule.warmupEpochs', optNumber(a, 'warmup'));

@@ -16,6 +16,8 @@
  * Between `deferBaseUpdates()` and `commitBaseUpdates()` (a step of gradient accumulation)
  * the forwards collect their batch bases instead and the commit moves `mu` once with the mean
  * of all of them, so N micro-batches see and move the bases exactly as the whole batch would.
+ * Inside checkpoint() the recompute in backward runs the EM iterations on the bases the first
+ * pass saw (carryOver) and moves nothing (recomputing()): the bases move once per forward.
  */
 import { cat, slice } from '../kernels/concat.js';
 import { emAttention, emaUpdateBases } from '../kernels/em-attention.js';
@@ -27,6 +29,7 @@ import type { InstanceNorm3d } from '../nn/layers/norm.js';
 import { Module } from '../nn/module.js';
 import { numel, type Shape } from '../tensor/shape.js';
 import { bindingElems } from '../tensor/chunks.js';
+import { carryOver, recomputing } from '../tensor/checkpoint.js';
 import { keep, pipe, tidy } from '../tensor/scope.js';
 import { empty, isGradEnabled, tensor, type Tensor } from '../tensor/tensor.js';
 import { conv, norm, type BuildContext } from './blocks.js';
@@ -135,9 +138,16 @@ export class EMAUnit extends Module {
       h = empty(x.shape, x.device, 'ema_conv1');
       pointwiseInSlabs(x, h, (slab) => this.conv1.call(slab));
     }
+    // Under checkpoint() the recompute must see the bases this forward saw, not the ones it moved.
+    const bases = carryOver(this, () => this.bases);
     // y is written over h, which nothing else reads (conv1's node, if any, saved only x).
-    const { y, mu } = emAttention(h, this.bases, { stages: this.opts.stages, overwrite: true });
+    const { y, mu } = emAttention(h, bases, { stages: this.opts.stages, overwrite: true });
     h.dispose();
+    // A checkpoint's recompute: the first pass already moved (or collected) the bases.
+    if (this.training && recomputing()) {
+      mu.dispose();
+      return y;
+    }
     if (this.training && this.pendingBases) {
       this.pendingBases.push(keep(mu));
       return y;

@@ -17,7 +17,7 @@ export { ConvNormAct, ResidualBlock, type BuildContext } from './blocks.js';
 export { IntraScaleSDE, InterScaleSDE } from './sde.js';
 export { PMF, FuseTarget, FuseUp } from './pmf.js';
 export { EMAUnit, type EMAUnitOptions } from './ema-unit.js';
-export { HNFNet } from './model.js';
+export { HNFNet, ACTIVATION_CHECKPOINTING, type ActivationCheckpointing } from './model.js';
 export { UNet3d } from './unet3d.js';
 export { checkInputShape } from './input.js';
 export { buildModel, type BuildOptions, type SegmentationModel } from './build.js';

@@ -21,6 +21,7 @@ import { interpolate } from '../kernels/interpolate.js';
 import type { Conv3d } from '../nn/layers/conv.js';
 import { Sequential } from '../nn/layers/container.js';
 import { Module } from '../nn/module.js';
+import { HnfnetError } from '../tensor/errors.js';
 import { pipe, tidy } from '../tensor/scope.js';
 import { numel } from '../tensor/shape.js';
 import { empty, isGradEnabled, type Tensor } from '../tensor/tensor.js';
@@ -30,6 +31,14 @@ import { EMAUnit } from './ema-unit.js';
 import { checkInputShape } from './input.js';
 import { PMF } from './pmf.js';
 import { InterScaleSDE } from './sde.js';
+
+/**
+ * Activation checkpointing of a training forward: 'none', or 'pmf' (every PMF module keeps
+ * only its inputs for backward and computes its activations again there; PMF.checkpointed
+ * switches one module).
+ */
+export type ActivationCheckpointing = 'none' | 'pmf';
+export const ACTIVATION_CHECKPOINTING: readonly ActivationCheckpointing[] = ['none', 'pmf'];
 
 export class HNFNet extends Module<[Tensor, boolean?], Tensor> {
   readonly stem: Sequential;
@@ -59,6 +68,13 @@ export class HNFNet extends Module<[Tensor, boolean?], Tensor> {
     this.up = this.registerModule('up', new ConvNormAct(ctx, total, s, 1));
     this.decoder = this.registerModule('decoder', new Sequential(...Array.from({ length: c.decoderConvs }, () => new ConvNormAct(ctx, s, s, 3))));
     this.head = this.registerModule('head', conv(ctx, s, c.outChannels, 1, { bias: true }));
+  }
+
+  /** Switches activation checkpointing of every PMF module (it applies in training mode only). */
+  setActivationCheckpointing(mode: ActivationCheckpointing): this {
+    if (!ACTIVATION_CHECKPOINTING.includes(mode)) throw new HnfnetError(`activation checkpointing must be one of ${ACTIVATION_CHECKPOINTING.join(', ')}, got ${JSON.stringify(mode)}`);
+    for (const pmf of this.pmfs) pmf.checkpointed = mode === 'pmf';
+    return this;
   }
 
   /**

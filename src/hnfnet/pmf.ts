@@ -16,6 +16,7 @@ import { ModuleList, Sequential } from '../nn/layers/container.js';
 import type { InstanceNorm3d } from '../nn/layers/norm.js';
 import { Module } from '../nn/module.js';
 import { ShapeError } from '../tensor/errors.js';
+import { checkpoint } from '../tensor/checkpoint.js';
 import { pipe } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { conv, ConvNormAct, norm, ResidualBlock, type BuildContext } from './blocks.js';
@@ -115,11 +116,22 @@ export class PMF extends Module<[readonly Tensor[]], Tensor[]> {
     this.fuse = k > 1 ? this.registerModule('fuse', new ModuleList(widths.map((_, i) => new FuseTarget(ctx, i, widths)))) : null;
   }
 
+  /**
+   * Activation checkpointing in training mode (src/tensor/checkpoint.ts): the module keeps
+   * only its inputs for backward and computes its activations again there. Same values and
+   * gradients; less memory, one more forward of the module per step.
+   */
+  checkpointed = false;
+
   /** `xs`: the previous module's k − 1 outputs (or the single 1/2-scale input of the first module). */
   forward(xs: readonly Tensor[]): Tensor[] {
     const k = this.widths.length;
     const expected = this.transition ? k - 1 : k;
     if (xs.length !== expected) throw new ShapeError(`PMF with ${k} branches expects ${expected} inputs, got ${xs.length}`);
+    return this.checkpointed && this.training ? checkpoint((ins) => this.run(ins), xs) : this.run(xs);
+  }
+
+  private run(xs: readonly Tensor[]): Tensor[] {
     const { transition, fuse } = this;
     return pipe<Tensor[]>(
       [...xs],

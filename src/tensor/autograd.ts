@@ -28,8 +28,28 @@ export function backward(root: Tensor, upstream?: Tensor, opts: BackwardOptions 
       accumulateLeaf(root, seed);
       return;
     }
-    run(root.gradFn, root.outputIndex, seed, !!opts.retainGraph);
+    run([{ node: root.gradFn, index: root.outputIndex, grad: seed }], !!opts.retainGraph);
   });
+}
+
+/**
+ * Backward from several outputs at once, `grads[i]` the gradient of `outputs[i]` (owned by
+ * this call: each is disposed). Outputs that do not require grad are skipped; an output that
+ * is a leaf accumulates its gradient directly. Call it with gradients off (inside backward).
+ * checkpoint()'s backward runs its recomputed graph with it.
+ */
+export function backwardFrom(outputs: readonly Tensor[], grads: readonly Tensor[]): void {
+  outputs.forEach((o, i) => {
+    if (!sameShape(grads[i]!.shape, o.shape)) throw new ShapeError(`backward: gradient ${fmt(grads[i]!.shape)} does not match the output ${fmt(o.shape)}`);
+  });
+  const seeds: Seed[] = [];
+  outputs.forEach((o, i) => {
+    const g = keep(grads[i]!);
+    if (!o.requiresGrad) g.dispose();
+    else if (o.gradFn) seeds.push({ node: o.gradFn, index: o.outputIndex, grad: g });
+    else accumulateLeaf(o, g);
+  });
+  if (seeds.length) run(seeds, false);
 }
 
 function accumulateLeaf(leaf: Tensor, g: Tensor): void {
@@ -47,11 +67,17 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
   } else leaf.grad = grad;
 }
 
-function run(rootNode: GradNode, rootIndex: number, seed: Tensor, retain: boolean): void {
-  // Reverse post-order of a depth-first search: a node runs after all its consumers.
+interface Seed {
+  node: GradNode;
+  index: number;
+  grad: Tensor;
+}
+
+function run(seeds: readonly Seed[], retain: boolean): void {
+  // Reverse post-order of a depth-first search from every root: a node runs after all its consumers.
   const order: GradNode[] = [];
   const visited = new Set<GradNode>();
-  const stack: [GradNode, boolean][] = [[rootNode, false]];
+  const stack: [GradNode, boolean][] = seeds.map((s): [GradNode, boolean] => [s.node, false]).reverse();
   while (stack.length) {
     const [n, done] = stack.pop()!;
     if (done) {
@@ -71,12 +97,13 @@ function run(rootNode: GradNode, rootIndex: number, seed: Tensor, retain: boolea
   order.reverse();
 
   const grads = new Map<GradNode, (Tensor | null)[]>();
-  grads.set(rootNode, Object.assign(new Array<Tensor | null>(rootNode.outputShapes.length).fill(null), { [rootIndex]: seed }));
+  for (const { node, index, grad } of seeds) addGrad(grads, node, index, grad);
+  const device = seeds[0]!.grad.device;
 
   for (const node of order) {
     const gIn = grads.get(node) ?? [];
     grads.delete(node);
-    const gradList: Tensor[] = node.outputShapes.map((shape, i) => gIn[i] ?? keep(zeros(shape, { device: seed.device })));
+    const gradList: Tensor[] = node.outputShapes.map((shape, i) => gIn[i] ?? keep(zeros(shape, { device })));
     const fn = node.backwardFn!;
     const saved = node.saved;
     const results = tidy(() => fn(gradList, saved));
@@ -102,18 +129,22 @@ function run(rootNode: GradNode, rootIndex: number, seed: Tensor, retain: boolea
         outs[i] = r;
       }
       const gg = outs[i]!;
-      if (e.node) {
-        let slot = grads.get(e.node);
-        if (!slot) grads.set(e.node, (slot = new Array<Tensor | null>(e.node.outputShapes.length).fill(null)));
-        const prev = slot[e.outputIndex];
-        if (prev) {
-          slot[e.outputIndex] = keep(accumulate(prev, gg));
-          prev.dispose();
-          gg.dispose();
-        } else slot[e.outputIndex] = gg;
-      } else if (e.leaf) accumulateLeaf(e.leaf, gg);
+      if (e.node) addGrad(grads, e.node, e.outputIndex, gg);
+      else if (e.leaf) accumulateLeaf(e.leaf, gg);
       else gg.dispose();
     });
   }
   for (const list of grads.values()) for (const g of list) g?.dispose();
+}
+
+/** Adds g (owned, kept) to the pending gradient of a node's output. */
+function addGrad(grads: Map<GradNode, (Tensor | null)[]>, node: GradNode, index: number, g: Tensor): void {
+  let slot = grads.get(node);
+  if (!slot) grads.set(node, (slot = new Array<Tensor | null>(node.outputShapes.length).fill(null)));
+  const prev = slot[index];
+  if (prev) {
+    slot[index] = keep(accumulate(prev, g));
+    prev.dispose();
+    g.dispose();
+  } else slot[index] = g;
 }

@@ -1,7 +1,8 @@
 export { Device, type DeviceOptions, type DeviceLimits, type LimitOverrides, REQUESTED_LIMITS } from './device.js';
 export type { PoolStats } from './pool.js';
-export { Tensor, GradNode, init, setDefaultDevice, getDefaultDevice, noGrad, isGradEnabled, attachGrad, empty, tensor, full, zeros, ones, randn, rand, accumulate, type BackwardFn, type CreateOptions, type RandomOptions } from './tensor.js';
+export { Tensor, GradNode, init, setDefaultDevice, getDefaultDevice, noGrad, enableGrad, isGradEnabled, attachGrad, empty, tensor, full, zeros, ones, randn, rand, accumulate, type BackwardFn, type CreateOptions, type RandomOptions } from './tensor.js';
 export { backward, type BackwardOptions } from './autograd.js';
+export { checkpoint, recomputing, carryOver } from './checkpoint.js';
 export { tidy, keep, pipe } from './scope.js';
 export { Generator, manualSeed, defaultGenerator } from './random.js';
 export * from './errors.js';

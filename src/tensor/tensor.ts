@@ -95,6 +95,39 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** Runs fn with gradient recording on, also inside noGrad (torch.enable_grad; checkpoint's recompute). */
+export function enableGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = true;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+let inputWatcher: ((inputs: readonly Tensor[]) => void) | null = null;
+
+/**
+ * Runs fn with `watch` shown the inputs of every op it records or would record (attachGrad is
+ * called with gradients off too): how checkpoint() finds the parameters its fn uses.
+ * Watchers nest; the outer one sees nothing while an inner one runs.
+ */
+export function watchOpInputs<T>(watch: (inputs: readonly Tensor[]) => void, fn: () => T): T {
+  const prev = inputWatcher;
+  inputWatcher = watch;
+  try {
+    return fn();
+  } finally {
+    inputWatcher = prev;
+  }
+}
+
+/** The id the next tensor will get: tensors with a smaller one existed before (checkpoint's outputs). */
+export function nextTensorId(): number {
+  return nextId;
+}
+
 // ---- tensors ---------------------------------------------------------------------------
 
 let nextId = 1;
@@ -241,6 +274,7 @@ function resolveReshape(from: Shape, to: readonly number[]): number[] {
  * tensors are retained (as detached views) until backward passes this node.
  */
 export function attachGrad(name: string, inputs: readonly Tensor[], outputs: readonly Tensor[], save: readonly Tensor[], backward: BackwardFn): void {
+  inputWatcher?.(inputs);
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return;
   const edges: Edge[] = inputs.map((t) => ({
     node: t.gradFn,

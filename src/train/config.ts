@@ -7,6 +7,7 @@ import { DEFAULT_AUGMENT, type AugmentConfig } from '../data/augment.js';
 import type { PreprocessOptions } from '../data/preprocess.js';
 import { HnfnetError } from '../tensor/errors.js';
 import { isPresetName, validateConfig, type ModelConfig } from '../hnfnet/config.js';
+import { ACTIVATION_CHECKPOINTING, type ActivationCheckpointing } from '../hnfnet/model.js';
 import { DEFAULT_SEG_LOSS, type SegLossConfig } from './loss.js';
 
 export interface TrainConfig {
@@ -44,6 +45,13 @@ export interface TrainConfig {
    * 1/accumulate so the update equals the full batch's.
    */
   accumulate: number;
+  /**
+   * Activation checkpointing (memory, not results): 'pmf' keeps only each PMF module's inputs
+   * for backward and computes the module again there (HNF-Net family only): for hnfnetv2 at
+   * 64³ a third less of a step's peak memory (docs/TRAINING.md), for one more forward of the
+   * PMF modules.
+   */
+  activationCheckpointing: ActivationCheckpointing;
   /** Patch size [x, y, z] (a number in files and flags means a cube). */
   patch: [number, number, number];
   optimizer: { lr: number; betas: [number, number]; eps: number; weightDecay: number };
@@ -85,6 +93,7 @@ export const DEFAULT_TRAIN_CONFIG: Readonly<TrainConfig> = Object.freeze({
   stepsPerEpoch: null,
   batch: 4,
   accumulate: 1,
+  activationCheckpointing: 'none',
   patch: [128, 128, 128],
   optimizer: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-5 },
   schedule: { warmupEpochs: 5, power: 0.9, perStep: true },
@@ -160,6 +169,8 @@ export function validateTrainConfig(c: TrainConfig): void {
   if (c.stepsPerEpoch !== null) posInt(c.stepsPerEpoch, 'stepsPerEpoch');
   posInt(c.batch, 'batch');
   posInt(c.accumulate, 'accumulate');
+  if (!ACTIVATION_CHECKPOINTING.includes(c.activationCheckpointing)) fail(`activationCheckpointing must be ${ACTIVATION_CHECKPOINTING.map((m) => `"${m}"`).join(' or ')}, got ${JSON.stringify(c.activationCheckpointing)}`);
+  if (c.activationCheckpointing !== 'none' && (typeof c.model === 'string' ? c.model === 'unet3d' : c.model.kind === 'unet3d')) fail(`activationCheckpointing "${c.activationCheckpointing}": the 3D U-Net has no PMF modules (only "none")`);
   if (c.batch % c.accumulate !== 0) fail(`batch ${c.batch} must be a multiple of accumulate ${c.accumulate} (equal micro-batches keep the update that of the full batch)`);
   if (!(Array.isArray(c.patch) && c.patch.length === 3)) fail(`patch must be a number or [x, y, z], got ${JSON.stringify(c.patch)}`);
   c.patch.forEach((s, i) => posInt(s, `patch[${i}]`));

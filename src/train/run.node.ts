@@ -69,7 +69,7 @@ export interface TrainRunResult {
 }
 
 /** Settings a resumed run may change: they do not alter what is computed. */
-export const RESUME_MUTABLE: readonly string[] = ['checkpoint.every', 'validation.maxCases'];
+export const RESUME_MUTABLE: readonly string[] = ['checkpoint.every', 'validation.maxCases', 'activationCheckpointing'];
 
 const LOCK = 'train.lock';
 
@@ -226,7 +226,7 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunResult> {
     // ---- model and optimizer --------------------------------------------------------------
     const device = o.device ?? (await init());
     const { preset, spec } = modelSpec(cfg);
-    const model = buildModel(spec, { device, seed: cfg.seed });
+    const model = buildModel(spec, { device, seed: cfg.seed, activationCheckpointing: cfg.activationCheckpointing ?? 'none' });
     cleanups.push(() => model.dispose());
     const mult = sizeMultiple(model.config);
     const window = cfg.validation.window ?? cfg.patch;

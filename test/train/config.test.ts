@@ -49,6 +49,15 @@ describe('training configuration', () => {
     const b = resolveTrainConfig(layer, { epochs: 10, optimizer: { lr: 1e-3 } });
     expect(configDifferences(a, b).sort()).toEqual(['epochs', 'optimizer.lr']);
   });
+
+  it('activation checkpointing: off by default, "pmf" from the flag, refused for the U-Net and for unknown modes', () => {
+    expect(resolveTrainConfig().activationCheckpointing).toBe('none');
+    const layer = flagLayer(parseArgs(['--model', 'tiny', '--activation-checkpointing', 'pmf']));
+    expect(layer).toEqual({ model: 'tiny', activationCheckpointing: 'pmf' });
+    expect(resolveTrainConfig(layer).activationCheckpointing).toBe('pmf');
+    expect(() => resolveTrainConfig({ activationCheckpointing: 'all' })).toThrow(/activationCheckpointing must be "none" or "pmf", got "all"/);
+    expect(() => resolveTrainConfig({ model: 'unet3d', activationCheckpointing: 'pmf' })).toThrow(/3D U-Net has no PMF modules/);
+  });
 });
 
 describe('cross-validation splits', () => {

@@ -97,5 +97,8 @@ describe('the twin', () => {
     // A partial augmentation equal to the defaults, and augmentation off, are fine.
     writeFileSync(path.join(tmp, 'ok.json'), JSON.stringify({ data: { augment: null } }));
     expect(await twinOptions(path.join(tmp, 'ok.json'))).toMatchObject({ ok: true, args: { no_augment: true } });
+    // Activation checkpointing changes memory, not results: the twin honours it with torch.utils.checkpoint.
+    writeFileSync(path.join(tmp, 'ck.json'), JSON.stringify({ activationCheckpointing: 'pmf' }));
+    expect(await twinOptions(path.join(tmp, 'ck.json'))).toMatchObject({ ok: true, args: { activation_checkpointing: 'pmf' } });
   });
 });
