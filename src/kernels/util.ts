@@ -5,7 +5,7 @@ import { HnfnetError } from '../tensor/errors.js';
 
 /** The binding of a tensor: its buffer, limited to the bytes it owns (from its offset, for a view). */
 export function arg(t: Tensor): BufferArg {
-  return { buffer: t.buffer, offset: t.byteOffset, bytes: Math.max(4, t.byteSize) };
+  return { buffer: t.buffer, offset: t.byteOffset, bytes: Math.max(4, t.byteSize), dtype: t.dtype };
 }
 
 export function label(...ts: (Tensor | readonly number[])[]): string {
