@@ -2,7 +2,7 @@ import type { BufferArg, Device } from './device.js';
 import type { KernelDef, UniformValues } from './kernel.js';
 import type { Tensor } from './tensor.js';
 import { fmt } from './shape.js';
-import { InternalError } from './errors.js';
+import { InternalError, NotImplementedError } from './errors.js';
 
 /**
  * Binding in ranges. A tensor is one buffer of up to maxBufferSize bytes; a kernel binds a
@@ -59,4 +59,22 @@ export function dispatchElementwise(def: KernelDef, inputs: readonly Tensor[], o
       label: ranges.length > 1 ? `${label} elements [${start}, ${start + count})` : label,
     });
   }
+}
+
+/**
+ * Copies `count` elements of src from element `srcStart` into dst from `dstStart` (an
+ * encoder copy, which binds nothing and so has no size limit). WebGPU copies whole 4-byte
+ * words, which a float16 run at an odd offset or of odd length is not: that is refused.
+ */
+export function copyElements(src: Tensor, srcStart: number, dst: Tensor, dstStart: number, count: number): void {
+  if (src.dtype !== dst.dtype) throw new InternalError(`copy of ${src.dtype} ${fmt(src.shape)} into ${dst.dtype} ${fmt(dst.shape)}`);
+  if (count === 0) return;
+  const item = src.itemSize;
+  const from = src.byteOffset + srcStart * item;
+  const to = dst.byteOffset + dstStart * item;
+  const bytes = count * item;
+  if (from % 4 !== 0 || to % 4 !== 0 || bytes % 4 !== 0) {
+    throw new NotImplementedError(`copy of ${count} ${src.dtype} elements from element ${srcStart} of ${fmt(src.shape)} to element ${dstStart} of ${fmt(dst.shape)}: not whole 4-byte words; use float32`);
+  }
+  src.device.copy(src.buffer, from, dst.buffer, to, bytes);
 }

@@ -32,4 +32,5 @@ export const accumulateKernel: KernelDef = {
   uniforms: [{ name: 'n', type: 'u32' }],
   workgroupSize: 256,
   body: `  if (idx >= u.n) { return; }\n  y[idx] = a[idx] + b[idx];`,
+  halfStorage: true,
 };

@@ -383,7 +383,7 @@ export function rand(shape: Shape, opts: RandomOptions & { low?: number; high?: 
 /** Same-shape sum without broadcasting and without autograd (gradient accumulation). */
 export function accumulate(a: Tensor, b: Tensor): Tensor {
   if (a.size !== b.size) throw new ShapeError(`accumulate: ${fmt(a.shape)} vs ${fmt(b.shape)}`);
-  const out = empty(a.shape, a.device, 'accumulate');
+  const out = empty(a.shape, a.device, 'accumulate', a.dtype);
   dispatchElementwise(accumulateKernel, [a, b], [out], {}, fmt(a.shape));
   return out;
 }
