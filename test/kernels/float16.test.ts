@@ -5,8 +5,12 @@
  * bound), plus an absolute term for the f32 accumulation and values near zero.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { conv3d, conv3dBiasRelu, NotImplementedError, roundToHalf, tensor, type Conv3dVariant, type Tensor } from '../../src/index.js';
+import {
+  add, binaryOps, broadcastTo, cat, conv3d, conv3dBiasRelu, instanceNorm3d, instanceNorm3dAdd, instanceNorm3dRelu, mul, NotImplementedError, roundToHalf, slice, tensor, unary, unaryOps,
+  type Conv3dVariant, type Tensor, type UnaryOpName,
+} from '../../src/index.js';
 import { refConv3d, refOutShape, type RefConv } from './conv3d-ref.js';
+import { fusedReference } from './instance-norm-ref.js';
 import { expectClose, getDevice, randArray } from '../helpers.js';
 
 const HALF_STEP = 2 ** -11;
@@ -60,4 +64,65 @@ describe('conv3d forward on float16', () => {
     expect(() => conv3d(h16(c.x, c.xShape), tensor(c.w, c.wShape), null, { padding: 1 })).toThrow(/input is float16 and weight float32/);
     expect(() => conv3d(h16(c.x, c.xShape), h16(c.w, c.wShape), null, { padding: 1, variant: 'gemm' })).toThrow(NotImplementedError);
   });
+});
+
+describe('elementwise ops on float16', () => {
+  const x = half(randArray(60, 40, -3, 3).map((v) => (Math.abs(v) < 0.05 ? v + 0.2 : v)));
+  for (const name of ['relu', 'sigmoid', 'exp', 'neg', 'scale', 'add_scalar'] as UnaryOpName[]) {
+    it(`${name}`, async () => {
+      const def = unaryOps[name];
+      const p = 'param' in def ? 1.7 : 0;
+      const y = unary(name, h16(x, [3, 4, 5]), p);
+      expect(y.dtype).toBe('float16');
+      expectClose(await y.data(), x.map((v) => def.ref(v, p)), HALF_STEP, 1e-6, name);
+    });
+  }
+
+  it('binary ops, same shape and broadcast', async () => {
+    const a = half(randArray(2 * 3 * 64, 41));
+    const b = half(randArray(3 * 64, 42));
+    const bb = half(randArray(3, 43));
+    const ref = (f: (p: number, q: number) => number, q: Float32Array, every: number, stride = 1) => a.map((v, i) => f(v, q[Math.floor((i % every) / stride)]!));
+    expectClose(await add(h16(a, [2, 3, 64]), h16(a, [2, 3, 64])).data(), a.map((v) => 2 * v), HALF_STEP, 1e-6, 'add same');
+    expectClose(await mul(h16(a, [2, 3, 64]), h16(b, [3, 64])).data(), ref(binaryOps.mul.ref, b, 192), HALF_STEP, 1e-6, 'mul broadcast');
+    expectClose(await add(h16(a, [2, 3, 64]), h16(bb, [3, 1])).data(), ref(binaryOps.add.ref, bb, 192, 64), HALF_STEP, 1e-6, 'add per channel');
+    expectClose(await broadcastTo(h16(bb, [3, 1]), [3, 4]).data(), [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2].map((i) => bb[i]!), 0, 0, 'broadcastTo');
+    expect(() => add(h16(a, [2, 3, 64]), tensor(a, [2, 3, 64]))).toThrow(/dtypes float16 and float32/);
+  });
+
+  it('cat and slice copy float16 rows', async () => {
+    const a = half(randArray(2 * 2 * 6, 44));
+    const b = half(randArray(2 * 3 * 6, 45));
+    const y = cat([h16(a, [2, 2, 6]), h16(b, [2, 3, 6])], 1);
+    expect(y.dtype).toBe('float16');
+    const want: number[] = [];
+    for (let n = 0; n < 2; n++) want.push(...a.subarray(n * 12, n * 12 + 12), ...b.subarray(n * 18, n * 18 + 18));
+    expect([...(await y.data())]).toEqual(want);
+    expect([...(await slice(y, 1, 2, 5).data())]).toEqual([...b]);
+  });
+});
+
+describe('instance norm on float16 (statistics in f32 from the f16 input)', () => {
+  const shapes: number[][] = [
+    [1, 3, 4, 4, 4], // 64 voxels a plane: the vec4 / 16-voxel paths
+    [2, 2, 3, 3, 3], // 27: the scalar paths
+  ];
+  for (const shape of shapes) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const c = shape[1]!;
+    const x = half(randArray(n, 50 + n, -2, 3));
+    const r = half(randArray(n, 51 + n));
+    const w = half(randArray(c, 52, 0.5, 1.5));
+    const b = half(randArray(c, 53));
+    const g = new Float32Array(n);
+    for (const [what, relu, res] of [['plain', false, false], ['+relu', true, false], ['+add+relu', true, true]] as const) {
+      it(`${shape.join('×')} ${what}`, async () => {
+        const [xt, wt, bt, rt] = [h16(x, shape), h16(w, [c]), h16(b, [c]), h16(r, shape)];
+        const y = res ? instanceNorm3dAdd(xt, rt, wt, bt, 1e-5, { relu }) : relu ? instanceNorm3dRelu(xt, wt, bt) : instanceNorm3d(xt, wt, bt);
+        expect(y.dtype).toBe('float16');
+        // Outputs are O(1): the f32 statistics add ~1e-6, the f16 store half a step.
+        expectClose(await y.data(), fusedReference(x, shape, w, b, res ? r : null, relu, g, 1e-5).y, HALF_STEP, 1e-4, `instance norm ${what}`);
+      });
+    }
+  }
 });
