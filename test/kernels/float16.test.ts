@@ -6,7 +6,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  add, binaryOps, broadcastTo, cat, conv3d, conv3dBiasRelu, instanceNorm3d, instanceNorm3dAdd, instanceNorm3dRelu, mul, NotImplementedError, roundToHalf, slice, tensor, unary, unaryOps,
+  add, binaryOps, broadcastTo, cat, conv3d, crop, emAttention, flip, globalAvgPool3d, interpolate, pad, softmax, conv3dBiasRelu, instanceNorm3d, instanceNorm3dAdd, instanceNorm3dRelu, mul, NotImplementedError, roundToHalf, slice, tensor, unary, unaryOps,
   type Conv3dVariant, type Tensor, type UnaryOpName,
 } from '../../src/index.js';
 import { refConv3d, refOutShape, type RefConv } from './conv3d-ref.js';
@@ -124,5 +124,50 @@ describe('instance norm on float16 (statistics in f32 from the f16 input)', () =
         expectClose(await y.data(), fusedReference(x, shape, w, b, res ? r : null, relu, g, 1e-5).y, HALF_STEP, 1e-4, `instance norm ${what}`);
       });
     }
+  }
+});
+
+/**
+ * The rest of the eval forward against the float32 path on the same (float16-valued) inputs:
+ * the f32 kernels are tested against host references in their own suites, and the float16
+ * variants run the same arithmetic, so they differ by the rounding of the stores alone.
+ */
+describe('eval-forward ops on float16 against their float32 results', () => {
+  const shape = [1, 3, 4, 6, 8];
+  const n = shape.reduce((a, b) => a * b, 1);
+  const x = half(randArray(n, 60, -2, 2));
+  const ops: [string, (t: Tensor) => Tensor][] = [
+    ['interpolate up (three passes, rounded once)', (t) => interpolate(t, { size: [7, 9, 16] })],
+    ['interpolate to half size', (t) => interpolate(t, { size: [2, 3, 4] })],
+    ['interpolate, no axis changes (a copy)', (t) => interpolate(t, { size: [4, 6, 8] })],
+    ['globalAvgPool3d', globalAvgPool3d],
+    ['softmax over channels', (t) => softmax(t, 1)],
+    ['flip (TTA)', (t) => flip(t, [2, 4])],
+    ['pad and crop', (t) => crop(pad(t, [1, 0, 2, 1, 0, 3]), [0, 0, 0, 2, 1], [1, 3, 4, 6, 8])],
+  ];
+  for (const [what, f] of ops) {
+    it(what, async () => {
+      const want = await f(tensor(x, shape)).data();
+      const y = f(h16(x, shape));
+      expect(y.dtype).toBe('float16');
+      expectClose(await y.data(), want, HALF_STEP, 1e-6, what);
+    });
+  }
+
+  for (const [what, xs] of [
+    ['aligned (V % 4 = 0)', [2, 8, 4, 4, 4]],
+    ['generic', [1, 6, 3, 3, 3]],
+  ] as [string, number[]][]) {
+    it(`emAttention, ${what}: f32 bases, f16 features`, async () => {
+      const c = xs[1]!;
+      const xv = half(randArray(xs.reduce((a, b) => a * b, 1), 61, -1, 1));
+      const mu = randArray(c * 4, 62, 0.1, 1);
+      const want = emAttention(tensor(xv, xs), tensor(mu, [1, c, 4]), { stages: 3 });
+      const got = emAttention(h16(xv, xs), tensor(mu, [1, c, 4]), { stages: 3 });
+      expect(got.y.dtype).toBe('float16');
+      expect(got.mu.dtype).toBe('float32');
+      expectClose(await got.y.data(), await want.y.data(), HALF_STEP, 1e-6, 'y');
+      expectClose(await got.mu.data(), await want.mu.data(), 1e-5, 1e-6, 'mu');
+    });
   }
 });
