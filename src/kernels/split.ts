@@ -45,7 +45,7 @@ export function writeRange(dst: Tensor, start: number, shape: readonly number[],
 
 /** Whether every tensor fits one binding. */
 export function allFit(...ts: Tensor[]): boolean {
-  return ts.every((t) => t.size <= bindingElems(t.device));
+  return ts.every((t) => t.size <= bindingElems(t.device, t.itemSize));
 }
 
 /**
