@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { BenchCase } from './types.js';
 import { main } from './harness.js';
 import * as conv3d from './cases/conv3d.js';
+import * as conv3dF16 from './cases/conv3d-f16.js';
 import * as conv3dPeers from './cases/conv3d-peers.js';
 import * as conv3dTorch from './cases/conv3d-torch.js';
 import * as conv3dTuned from './cases/conv3d-tuned.js';
@@ -22,6 +23,7 @@ import * as paper from './cases/paper.js';
 /** Every module of bench/cases/ (test/bench/bundle.test.ts checks that none is missing). */
 export const CASE_MODULES: Record<string, { cases: BenchCase[] }> = {
   conv3d,
+  'conv3d-f16': conv3dF16,
   'conv3d-peers': conv3dPeers,
   'conv3d-torch': conv3dTorch,
   'conv3d-tuned': conv3dTuned,

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command } from './commands.js';
 import { shippedWeightsPath } from './shipped-weights.js';
+import type { Precision } from '../infer/precision.js';
 import { checkKnown, optBetween, optInt, optNumber, optString, parseArgs, UsageError } from './args.js';
 import { Progress } from './progress.js';
 import { init } from '../index.js';
@@ -35,6 +36,9 @@ file's metadata; several --model files are an ensemble (probabilities averaged).
   --window N           sliding-window side (default 128)
   --overlap X          fraction shared by neighbouring windows (default 0.5)
   --batch N            windows per network call (default 1)
+  --precision f32|f16  f16: parameters and activations stored as float16, arithmetic in f32
+                       (about half the memory traffic; needs the adapter feature shader-f16;
+                       docs/ARCHITECTURE.md gives the measured change). Default f32
   --blend gaussian|constant   weighting of overlapping windows (default gaussian, σ = window/8)
   --crop X,Y,Z|brain   centre crop before the windows (default ${DEFAULT_CROP.join(',')}; the brain's
                        bounding box when the brain does not fit, or always with "brain")
@@ -84,7 +88,7 @@ export const command: Command = {
   usage: USAGE,
   async run(argv) {
     const a = parseArgs(argv, ['skip-existing', 'tune']);
-    checkKnown(a, ['model', 'case', 'out', 'tta', 'overlap', 'window', 'batch', 'blend', 'crop', 'threshold', 'min-et', 'probs', 'preset', 'skip-existing', 'keep-largest', 'tune'], 'infer');
+    checkKnown(a, ['model', 'case', 'out', 'tta', 'overlap', 'window', 'batch', 'blend', 'crop', 'threshold', 'min-et', 'probs', 'preset', 'skip-existing', 'keep-largest', 'precision', 'tune'], 'infer');
     const cases = a.options.get('case') ?? [];
     const out = optString(a, 'out');
     if (!cases.length || !out) throw new UsageError(`usage: ${USAGE}`);
@@ -104,6 +108,9 @@ export const command: Command = {
     if (!given.length) console.error(`hnfnet infer: no --model given: using the shipped weights ${models[0]} (hnfnetv2-web, trained on 12 public BraTS 2018 cases; what they can do: models/README.md)`);
     const tta = optNumber(a, 'tta') ?? 8;
     if (tta !== 1 && tta !== 8) throw new UsageError('--tta must be 8 (identity and the 7 flips) or 1 (off)');
+    const precisionFlag = optString(a, 'precision') ?? 'f32';
+    if (precisionFlag !== 'f32' && precisionFlag !== 'f16') throw new UsageError('--precision must be f32 or f16');
+    const precision: Precision = precisionFlag;
     const blend = optString(a, 'blend') ?? 'gaussian';
     if (blend !== 'gaussian' && blend !== 'constant') throw new UsageError('--blend must be gaussian or constant');
     // Every value is checked here, before a device or a weights file is touched.
@@ -144,10 +151,11 @@ export const command: Command = {
 
     const t0 = performance.now();
     const device = await init();
+    if (precision === 'f16' && !device.hasHalf) throw new UsageError(`--precision f16 needs the WebGPU feature shader-f16, which this adapter (${device.adapterInfo}) does not have; use --precision f32`);
     const loaded = await Promise.all(models.map((path) => loadModelFile(path, { device, ...(preset ? { fallbackPreset: preset } : {}) })));
     const keepLargest = keepLargestGiven ?? recommendedKeepLargest(loaded);
     const pp = keepLargest.length ? `, keep-largest ${keepLargest.join(',')}${keepLargestGiven ? '' : ' (the weights\' recommendation; --keep-largest none to skip)'}` : '';
-    const what = `${loaded.length} model${loaded.length > 1 ? 's' : ''} (${loaded.map((l) => l.preset ?? l.config.kind).join(', ')}), TTA ${tta}${pp}, on ${device.adapterInfo}`;
+    const what = `${loaded.length} model${loaded.length > 1 ? 's' : ''} (${loaded.map((l) => l.preset ?? l.config.kind).join(', ')}), TTA ${tta}${pp}, ${precision}, on ${device.adapterInfo}`;
     // One progress line per case, made at its first network call.
     let bar: Progress | null = null;
     const endBar = () => {
@@ -158,6 +166,7 @@ export const command: Command = {
       device,
       ...settings,
       keepLargest,
+      precision,
       onProgress: (done: number, total: number) => {
         bar ??= new Progress({ label: 'windows', total, unit: 'net calls' });
         bar.update(done);

@@ -28,7 +28,7 @@ import type { Conv3d } from '../nn/layers/conv.js';
 import type { InstanceNorm3d } from '../nn/layers/norm.js';
 import { Module } from '../nn/module.js';
 import { numel, type Shape } from '../tensor/shape.js';
-import { bindingElems } from '../tensor/chunks.js';
+import { bindingElems, copyElements } from '../tensor/chunks.js';
 import { carryOver, recomputing } from '../tensor/checkpoint.js';
 import { keep, pipe, tidy } from '../tensor/scope.js';
 import { empty, isGradEnabled, tensor, type Tensor } from '../tensor/tensor.js';
@@ -135,7 +135,7 @@ export class EMAUnit extends Module {
     if (!inPlace(x)) h = this.conv1.call(x);
     else {
       // In voxel slabs: the conv's own blocks over channels would keep partial sums of h's size.
-      h = empty(x.shape, x.device, 'ema_conv1');
+      h = empty(x.shape, x.device, 'ema_conv1', x.dtype);
       pointwiseInSlabs(x, h, (slab) => this.conv1.call(slab));
     }
     // Under checkpoint() the recompute must see the bases this forward saw, not the ones it moved.
@@ -208,7 +208,7 @@ function inPlace(x: Tensor): boolean {
 
 /** A copy of t in a buffer of its own (the in-place tail must not write over a caller's tensor). */
 function copyOf(t: Tensor): Tensor {
-  const c = empty(t.shape, t.device, 'ema_tail');
+  const c = empty(t.shape, t.device, 'ema_tail', t.dtype);
   place(t, c, 0);
   return c;
 }
@@ -235,10 +235,10 @@ function pointwiseInSlabs(x: Tensor, out: Tensor, fn: (slab: Tensor) => Tensor):
     for (let z0 = 0; z0 < d; z0 += dz) {
       const len = Math.min(dz, d - z0) * plane;
       tidy(() => {
-        const slab = empty([1, c, len / plane, h, w], device, 'pointwise_slab');
-        for (let ch = 0; ch < c; ch++) device.copy(x.buffer, x.byteOffset + ((s * c + ch) * v + z0 * plane) * 4, slab.buffer, ch * len * 4, len * 4);
+        const slab = empty([1, c, len / plane, h, w], device, 'pointwise_slab', x.dtype);
+        for (let ch = 0; ch < c; ch++) copyElements(x, (s * c + ch) * v + z0 * plane, slab, ch * len, len);
         const r = fn(slab);
-        for (let ch = 0; ch < co; ch++) device.copy(r.buffer, r.byteOffset + ch * len * 4, out.buffer, out.byteOffset + ((s * co + ch) * v + z0 * plane) * 4, len * 4);
+        for (let ch = 0; ch < co; ch++) copyElements(r, ch * len, out, (s * co + ch) * v + z0 * plane, len);
       });
     }
   }

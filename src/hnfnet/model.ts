@@ -25,6 +25,7 @@ import { HnfnetError } from '../tensor/errors.js';
 import { pipe, tidy } from '../tensor/scope.js';
 import { numel } from '../tensor/shape.js';
 import { empty, isGradEnabled, type Tensor } from '../tensor/tensor.js';
+import { copyElements } from '../tensor/chunks.js';
 import { conv, ConvNormAct, type BuildContext } from './blocks.js';
 import { inputStride, type HnfnetConfig } from './config.js';
 import { EMAUnit } from './ema-unit.js';
@@ -130,13 +131,13 @@ function joinBranchesInPlace(feats: readonly Tensor[]): Tensor {
   const [n] = feats[0]!.shape as [number];
   const v = numel(half);
   const total = feats.reduce((a, f) => a + f.shape[1]!, 0);
-  const joined = empty([n, total, ...half], feats[0]!.device, 'join_branches');
+  const joined = empty([n, total, ...half], feats[0]!.device, 'join_branches', feats[0]!.dtype);
   let c0 = 0;
   feats.forEach((f, i) => {
     const w = f.shape[1]!;
     tidy(() => {
       const p = i === 0 ? f : interpolate(f, { size: half });
-      for (let s = 0; s < n; s++) p.device.copy(p.buffer, p.byteOffset + s * w * v * 4, joined.buffer, joined.byteOffset + (s * total + c0) * v * 4, w * v * 4);
+      for (let s = 0; s < n; s++) copyElements(p, s * w * v, joined, (s * total + c0) * v, w * v);
     });
     c0 += w;
   });

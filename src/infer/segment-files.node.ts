@@ -18,9 +18,9 @@ import type { ModelConfig } from '../hnfnet/config.js';
 import { loadModelFromWeights, weightsKeepLargest } from '../hnfnet/weights.js';
 import type { Device } from '../tensor/device.js';
 import { DeviceLostError, LimitError } from '../tensor/errors.js';
-import type { Tensor } from '../tensor/tensor.js';
 import { segmentCase, type SegmentOptions, type Segmentation } from './inferencer.js';
 import { filterComponents } from './keep-largest.js';
+import { predictorAt, type Precision } from './precision.js';
 
 /** A model rebuilt from a weights file. */
 export interface LoadedModel {
@@ -70,6 +70,8 @@ export interface CaseFileOptions extends SegmentOptions {
   keepLargest?: readonly Region[];
   /** Also write the probability maps `<prefix>_wt/_tc/_et.nii.gz`. */
   probabilitiesPrefix?: string;
+  /** f16: parameters and activations stored as float16 (f32 arithmetic), where the device has shader-f16. Default f32. */
+  precision?: Precision;
 }
 
 /**
@@ -78,8 +80,8 @@ export interface CaseFileOptions extends SegmentOptions {
  * segmentation with the labels as written.
  */
 export async function segmentCaseToFile(c: BratsCase, models: readonly LoadedModel[], target: string, opts: CaseFileOptions = {}): Promise<Segmentation> {
-  const { keepLargest = [], probabilitiesPrefix, ...segment } = opts;
-  const predictors = models.map(({ model }) => (x: Tensor) => model.call(x));
+  const { keepLargest = [], probabilitiesPrefix, precision, ...segment } = opts;
+  const predictors = models.map(({ model }) => predictorAt(model, precision));
   const seg = await segmentCase(c, predictors, { ...segment, keepProbabilities: segment.keepProbabilities === true || probabilitiesPrefix !== undefined });
   const labels = keepLargest.length > 0 ? filterComponents(seg.labels, c.dims, { keepLargest }).labels : seg.labels;
   await writeSegmentation(target, labels, { grid: c.grid, naming: c.naming });

@@ -2,7 +2,7 @@ import { attachGrad, empty, type Tensor } from '../tensor/tensor.js';
 import type { KernelDef, UniformValues } from '../tensor/kernel.js';
 import { MAX_RANK, broadcastShapes, broadcastStrides, fmt, sameShape, type Shape } from '../tensor/shape.js';
 import { ShapeError } from '../tensor/errors.js';
-import { arg, label, sameDevice } from './util.js';
+import { arg, label, sameDevice, sameDtype } from './util.js';
 import { dispatchElementwise } from '../tensor/chunks.js';
 import { splitLeading } from './split.js';
 import { sumTo } from './reduce.js';
@@ -44,6 +44,7 @@ function binaryKernel(name: string, expr: string, same: boolean): KernelDef {
           uniforms: [{ name: 'n', type: 'u32' }],
           workgroupSize: 256,
           body: `  if (idx >= u.n) { return; }\n  let a = xa[idx];\n  let b = xb[idx];\n  y[idx] = ${expr};`,
+          halfStorage: true,
         }
       : {
           name,
@@ -58,6 +59,7 @@ function binaryKernel(name: string, expr: string, same: boolean): KernelDef {
           ],
           workgroupSize: 256,
           body: `  if (idx >= u.n) { return; }\n${offsetsCode(['a', 'b'])}\n  let a = xa[off_a];\n  let b = xb[off_b];\n  y[idx] = ${expr};`,
+          halfStorage: true,
         };
     binaryKernels.set(key, k);
   }
@@ -71,9 +73,10 @@ function checkRank(op: string, shape: Shape): void {
 /** Runs `expr` (WGSL in a, b) elementwise with NumPy broadcasting, without autograd. */
 export function binaryRaw(name: string, expr: string, a: Tensor, b: Tensor): Tensor {
   sameDevice(name, a, b);
+  sameDtype(name, a, b);
   const outShape = broadcastShapes(a.shape, b.shape, name);
   checkRank(name, outShape);
-  const y = empty(outShape, a.device, name);
+  const y = empty(outShape, a.device, name, a.dtype);
   if (sameShape(a.shape, b.shape)) {
     dispatchElementwise(binaryKernel(name, expr, true), [a, b], [y], {}, label(a, b));
     return y;
@@ -150,6 +153,7 @@ const broadcastKernel: KernelDef = {
   ],
   workgroupSize: 256,
   body: `  if (idx >= u.n) { return; }\n${offsetsCode(['a'])}\n  y[idx] = xa[off_a];`,
+  halfStorage: true,
 };
 
 /** Copies x into a larger shape along its size-1 (or missing leading) dimensions. */
@@ -157,7 +161,7 @@ export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   const out = broadcastShapes(x.shape, shape, 'broadcastTo');
   if (!sameShape(out, shape)) throw new ShapeError(`broadcastTo: ${fmt(x.shape)} cannot be broadcast to ${fmt(shape)}`);
   checkRank('broadcastTo', shape);
-  const y = empty(shape, x.device, 'broadcast_to');
+  const y = empty(shape, x.device, 'broadcast_to', x.dtype);
   const rx = x.view([...Array<number>(shape.length - x.rank).fill(1), ...x.shape]);
   splitLeading('broadcast_to', y, [rx], (yp, [px]) => {
     x.device.dispatch(broadcastKernel, {

@@ -4,6 +4,8 @@ import { fmt, normAxis, numel, splitAt } from '../tensor/shape.js';
 import { ShapeError } from '../tensor/errors.js';
 import { arg, sameDevice } from './util.js';
 import { allFit } from './split.js';
+import { copyElements } from '../tensor/chunks.js';
+import { sameDtype } from './util.js';
 
 /**
  * Copies rows [srcOff, srcOff + rows) of src viewed as [outer, srcR, inner] to rows
@@ -29,6 +31,7 @@ const copyRowsKernel: KernelDef = {
   let r = (idx / u.inner) % u.rows;
   let o = idx / (u.inner * u.rows);
   dst[(o * u.dst_r + u.dst_off + r) * u.inner + i] = src[(o * u.src_r + u.src_off + r) * u.inner + i];`,
+  halfStorage: true,
 };
 
 export function copyRows(src: Tensor, dst: Tensor, axis: number, rows: number, srcOff: number, dstOff: number): void {
@@ -37,10 +40,7 @@ export function copyRows(src: Tensor, dst: Tensor, axis: number, rows: number, s
   const n = outer * rows * inner;
   if (!allFit(src, dst)) {
     // Each outer index is one contiguous run in both: encoder copies, which bind nothing.
-    const d = src.device;
-    for (let o = 0; o < outer; o++) {
-      d.copy(src.buffer, src.byteOffset + (o * srcR + srcOff) * inner * 4, dst.buffer, dst.byteOffset + (o * dstR + dstOff) * inner * 4, rows * inner * 4);
-    }
+    for (let o = 0; o < outer; o++) copyElements(src, (o * srcR + srcOff) * inner, dst, (o * dstR + dstOff) * inner, rows * inner);
     return;
   }
   src.device.dispatch(copyRowsKernel, {
@@ -56,6 +56,7 @@ export function copyRows(src: Tensor, dst: Tensor, axis: number, rows: number, s
 export function cat(xs: readonly Tensor[], axis = 0): Tensor {
   if (xs.length === 0) throw new ShapeError('cat: needs at least one tensor');
   sameDevice('cat', ...xs);
+  sameDtype('cat', ...xs);
   const first = xs[0]!;
   const ax = normAxis(axis, first.rank, 'cat');
   for (const x of xs) {
@@ -65,7 +66,7 @@ export function cat(xs: readonly Tensor[], axis = 0): Tensor {
   }
   const total = xs.reduce((a, x) => a + x.shape[ax]!, 0);
   const outShape = first.shape.map((d, i) => (i === ax ? total : d));
-  const y = empty(outShape, first.device, 'cat');
+  const y = empty(outShape, first.device, 'cat', first.dtype);
   let off = 0;
   const offsets: number[] = [];
   for (const x of xs) {
@@ -94,7 +95,7 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
     throw new ShapeError(`slice: range [${start}, ${end}) is outside axis ${ax} of ${fmt(x.shape)}`);
   }
   const outShape = x.shape.map((d, i) => (i === ax ? e - s : d));
-  const y = empty(outShape, x.device, 'slice');
+  const y = empty(outShape, x.device, 'slice', x.dtype);
   if (y.size > 0) copyRows(x, y, ax, e - s, s, 0);
   const xShape = x.shape;
   attachGrad('slice', [x], [y], [], (g) => {

@@ -73,6 +73,7 @@ const forwardKernels = [false, true].map(
     uniforms: geometryUniforms,
     workgroupSize: 64,
     body: forwardBody(bias),
+    halfStorage: true,
   }),
 );
 
@@ -147,7 +148,7 @@ const weightGradKernel: KernelDef = {
 export const directKernels = (): KernelDef[] => [...forwardKernels, inputGradKernel, weightGradKernel];
 
 export function directForward(x: Tensor, weight: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
-  const y = empty(outShape(g), x.device, 'conv3d');
+  const y = empty(outShape(g), x.device, 'conv3d', g.dtype);
   const def = forwardKernels[bias ? 1 : 0]!;
   x.device.dispatch(def, {
     inputs: bias ? [arg(x), arg(weight), arg(bias)] : [arg(x), arg(weight)],

@@ -1,4 +1,5 @@
 import type { Tensor } from '../tensor/tensor.js';
+import type { DType } from '../tensor/dtype.js';
 import { fmt } from '../tensor/shape.js';
 import { ShapeError } from '../tensor/errors.js';
 
@@ -35,6 +36,8 @@ export interface ConvGeometry {
   /** Output spatial size. */
   out: Int3;
   hasBias: boolean;
+  /** Element type of input, weight, bias and output (float16: inference storage, f32 accumulation). */
+  dtype: DType;
 }
 
 function triple(v: number | readonly number[] | undefined, dflt: number, what: string, min: number): Int3 {
@@ -47,11 +50,14 @@ function triple(v: number | readonly number[] | undefined, dflt: number, what: s
 
 /** Validates shapes and attributes (PyTorch's F.conv3d rules) and computes the output size. */
 export function convGeometry(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Conv3dKernelOptions): ConvGeometry {
-  return convGeometryOf(x.shape, weight.shape, bias ? bias.shape : null, opts);
+  for (const t of bias ? [weight, bias] : [weight]) {
+    if (t.dtype !== x.dtype) throw new ShapeError(`conv3d: input is ${x.dtype} and ${t === weight ? 'weight' : 'bias'} ${t.dtype}; convert the module with .to(dtype) or the input with x.to(dtype)`);
+  }
+  return convGeometryOf(x.shape, weight.shape, bias ? bias.shape : null, opts, x.dtype);
 }
 
 /** convGeometry from shapes alone (to plan or warm up kernels before any tensor exists). */
-export function convGeometryOf(xShape: readonly number[], wShape: readonly number[], biasShape: readonly number[] | null, opts: Conv3dKernelOptions): ConvGeometry {
+export function convGeometryOf(xShape: readonly number[], wShape: readonly number[], biasShape: readonly number[] | null, opts: Conv3dKernelOptions, dtype: DType = 'float32'): ConvGeometry {
   const both = `input ${fmt(xShape)} and weight ${fmt(wShape)}`;
   if (xShape.length !== 5) throw new ShapeError(`conv3d: input must be [N, Ci, D, H, W]; got ${both}`);
   if (wShape.length !== 5) throw new ShapeError(`conv3d: weight must be [Co, Ci, kd, kh, kw]; got ${both}`);
@@ -73,7 +79,7 @@ export function convGeometryOf(xShape: readonly number[], wShape: readonly numbe
         '(each padded input size must be at least the kernel size)',
     );
   }
-  return { n, ci, co, in: inSize, k, stride, pad, out, hasBias: !!biasShape };
+  return { n, ci, co, in: inSize, k, stride, pad, out, hasBias: !!biasShape, dtype };
 }
 
 export const outShape = (g: ConvGeometry): number[] => [g.n, g.co, ...g.out];

@@ -31,7 +31,7 @@ export interface ConvBlocks {
 const prod = (t: readonly number[]): number => t[0]! * t[1]! * t[2]!;
 
 function subGeometry(g: ConvGeometry, b: ConvBlocks, bias: boolean): ConvGeometry {
-  return convGeometryOf([b.nb, b.cib, ...g.in], [b.cob, b.cib, ...g.k], bias ? [b.cob] : null, { stride: g.stride, padding: g.pad });
+  return convGeometryOf([b.nb, b.cib, ...g.in], [b.cob, b.cib, ...g.k], bias ? [b.cob] : null, { stride: g.stride, padding: g.pad }, g.dtype);
 }
 
 /** Whether one block's passes bind within the limits: the plain tensors always, the tiled passes' copies when tiled. */
@@ -117,7 +117,7 @@ function weightBlock(w: Tensor, co0: number, co1: number, ci0: number, ci1: numb
 
 /** y = conv(x, w) + b by blocks: output blocks are sums over input-channel blocks. */
 export function splitForward(p: ConvPasses, x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, b: ConvBlocks): Tensor {
-  const y = empty([g.n, g.co, ...g.out], x.device, 'conv3d');
+  const y = empty([g.n, g.co, ...g.out], x.device, 'conv3d', g.dtype);
   for (const [n0, n1] of ranges(g.n, b.nb)) {
     for (const [co0, co1] of ranges(g.co, b.cob)) {
       const acc = sumOver(ranges(g.ci, b.cib), (ci0, ci1) => {

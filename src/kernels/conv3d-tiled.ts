@@ -5,6 +5,7 @@ import { arg } from './util.js';
 import { sum } from './reduce.js';
 import { describe, type ConvGeometry, type Int3 } from './conv3d-geometry.js';
 import { InternalError } from '../tensor/errors.js';
+import { itemSize } from '../tensor/dtype.js';
 import { adapterClass } from './tune-defaults.js';
 
 /**
@@ -91,6 +92,7 @@ const padKernel: KernelDef = {
     if (inside && x >= 0 && x < u.w) { v[e] = src[row + x]; }
   }
   dst[i] = v;`,
+  halfStorage: true,
 };
 
 export interface Padded {
@@ -112,7 +114,7 @@ export function padded(src: Tensor, cp: number, dims: Int3, left: Int3): Padded 
   if (cp === c && dims[0] === d && dims[1] === h && dims[2] === w && left.every((l) => l === 0)) {
     return { t: src, owned: false, c, dims };
   }
-  const t = empty([n, cp, ...dims], src.device, 'conv3d_pad');
+  const t = empty([n, cp, ...dims], src.device, 'conv3d_pad', src.dtype);
   const total = t.size / 4;
   src.device.dispatch(padKernel, {
     inputs: [arg(src)],
@@ -153,6 +155,7 @@ const weightKernel: KernelDef = {
   let tap = ((u.rd + u.sd * fz) * u.kh + u.rh + u.sh * fy) * u.kw + u.rw + u.sw * fx;
   let src = ci * u.sin + min(co, u.cout - 1) * u.sout + tap;
   wt[i] = select(0.0, w[src], co < u.cout);`,
+  halfStorage: true,
 };
 
 interface SubKernel {
@@ -214,6 +217,7 @@ const biasKernel: KernelDef = {
   body: `  let i = i32(idx);
   if (i >= u.total) { return; }
   bp[i] = select(0.0, b[min(i, u.n - 1)], i < u.n);`,
+  halfStorage: true,
 };
 
 function paddedBias(bias: Tensor | null, coutP: number, device: Device): Tensor {
@@ -279,6 +283,7 @@ ${R(tw, (j) => `    if (q0 + ${j} < u.nw) { ys[yb + (q0 + ${j}) * u.yw] = ${acc(
     outputs: ['ys'],
     uniforms: convUniforms,
     workgroupSize: wg,
+    halfStorage: true,
     body: `  let r = i32((wid.z * nwg.x + wid.x) * ${wg}u + lid.x);
   if (r >= u.total) { return; }
   let rw = r % u.runs;
@@ -403,7 +408,7 @@ interface ForwardPlan {
  */
 function forwardPlan(g: ConvGeometry, tiles: ConvTiles, device: Device, x?: Tensor): ForwardPlan {
   const rowW = rowLength(g.out[2], g.stride[2], g.k[2], tiles.tw);
-  const overread = 4 * Math.max(0, rowW - g.in[2]);
+  const overread = itemSize(g.dtype) * Math.max(0, rowW - g.in[2]);
   const contained = device.robustBufferAccess || (x !== undefined && x.buffer.size - x.byteOffset - x.byteSize >= overread);
   return {
     coutP: up(g.co, 4 * tiles.tc4),
@@ -414,7 +419,7 @@ function forwardPlan(g: ConvGeometry, tiles: ConvTiles, device: Device, x?: Tens
 
 export function tiledForward(x: Tensor, weight: Tensor, bias: Tensor | null, g: ConvGeometry, tiles: ConvTiles): Tensor {
   const device = x.device;
-  const y = empty([g.n, g.co, ...g.out], device, 'conv3d');
+  const y = empty([g.n, g.co, ...g.out], device, 'conv3d', g.dtype);
   const { coutP, dims, direct } = forwardPlan(g, tiles, device, x);
   const input = direct ? { t: x, owned: false, c: g.ci, dims: g.in } : padded(x, g.ci, dims, g.pad);
   const wt = layoutWeights(weight, { m: g.k, r: [0, 0, 0], s: [1, 1, 1], flip: false, transpose: false }, coutP);

@@ -3,7 +3,7 @@ import type { KernelDef, UniformField } from '../tensor/kernel.js';
 import { fmt, numel } from '../tensor/shape.js';
 import { HnfnetError, LimitError, ShapeError } from '../tensor/errors.js';
 import { arg, sameDevice } from './util.js';
-import { bindingElems } from '../tensor/chunks.js';
+import { bindingElems, copyElements } from '../tensor/chunks.js';
 import { block, place, writeRange } from './split.js';
 
 /**
@@ -83,6 +83,7 @@ const gvStore = (arr: string, row: string, val: string) =>
  */
 const estepGeneric: KernelDef = {
   name: 'em_estep',
+  halfStorage: true,
   inputs: ['x', 'mu'],
   outputs: ['z'],
   uniforms: [...common, { name: 'vb', type: 'u32' }, { name: 'mu_bs', type: 'u32' }],
@@ -125,6 +126,7 @@ ${lines(GT, (j) => `    if (k0 + ${j}u < u.k) { m = max(m, a${j}); ${gvStore('z'
  */
 const mstepPartialGeneric: KernelDef = {
   name: 'em_mstep_partial',
+  halfStorage: true,
   inputs: ['x', 'z'],
   outputs: ['p'],
   uniforms: [...common, { name: 'chunks', type: 'u32' }, { name: 'clen', type: 'u32' }],
@@ -154,6 +156,7 @@ ${lines(GT, (i) => `  if (c0 + ${i}u < u.c) { p[(pb + c0 + ${i}u) * u.k + k] = a
 /** y[n, c, v] = Σ_k mu[n, c, k]·Z[n, k, v], any sizes; grid [voxel blocks, channel blocks of 8, samples]. */
 const reconstructGeneric: KernelDef = {
   name: 'em_reconstruct',
+  halfStorage: true,
   inputs: ['mu', 'z'],
   outputs: ['y'],
   uniforms: [...common, { name: 'vb', type: 'u32' }],
@@ -185,6 +188,7 @@ const alignedVoxels = `let xs = u.v / 4u;
 /** E-step with vec4 loads of x, Z and mu, 8 voxels × 8 bases per step; grid [voxel vec4 pairs, samples]. */
 const estepAligned: KernelDef = {
   name: 'em_estep_vec4',
+  halfStorage: true,
   inputs: [
     { name: 'x', type: 'vec4<f32>' },
     { name: 'mu', type: 'vec4<f32>' },
@@ -250,6 +254,7 @@ ${lines(4, (j) => `      m0 = max(m0, a${j + 4}); m1 = max(m1, b${j + 4}); z[zr 
  */
 const mstepPartialAligned: KernelDef = {
   name: 'em_mstep_partial_vec4',
+  halfStorage: true,
   inputs: [
     { name: 'x', type: 'vec4<f32>' },
     { name: 'z', type: 'vec4<f32>' },
@@ -280,6 +285,7 @@ ${lines(MT, (i) => `  if (c0 + ${i}u <= u.c) {\n    let pr = (pb + c0 + ${i}u) *
 /** The reconstruction with vec4 loads: 8 channels × 4 voxels per invocation, 4 bases a step; grid [voxel vec4s, channel blocks, samples]. */
 const reconstructAligned: KernelDef = {
   name: 'em_reconstruct_vec4',
+  halfStorage: true,
   inputs: [
     { name: 'mu', type: 'vec4<f32>' },
     { name: 'z', type: 'vec4<f32>' },
@@ -309,6 +315,7 @@ ${lines(AT, (i) => `  if (c0 + ${i}u < u.c) { y[(yb + c0 + ${i}u) * xs + q] = a$
 /** Grid [bases, samples], one invocation per (n, k): chunk sums, the Zn scale, then the L2 norm over C. */
 const mstepFinalKernel: KernelDef = {
   name: 'em_mstep_final',
+  halfStorage: true,
   inputs: ['p'],
   outputs: ['mu'],
   uniforms: [...common, { name: 'chunks', type: 'u32' }],
@@ -418,7 +425,7 @@ export function emAttention(x: Tensor, mu: Tensor, opts: EMAttentionOptions = {}
   const overwrite = opts.overwrite ?? false;
   if (x.size <= m && K * V <= m) return emBound(x, mu, stages, opts.samplesPerPass, overwrite);
   // Beyond one binding: sample by sample, and a sample too large for a binding in voxel slabs.
-  const y = overwrite ? x.detach() : empty(x.shape, x.device, 'em_attention');
+  const y = overwrite ? x.detach() : empty(x.shape, x.device, 'em_attention', x.dtype);
   const muOut = empty([N, C, K], x.device, 'em_attention');
   for (let n = 0; n < N; n++) {
     const mun = mu.shape[0] === 1 ? mu.view(mu.shape) : block(mu, n * C * K, [1, C, K]);
@@ -526,8 +533,8 @@ function emSlabs(x: Tensor, n: number, mu0: Tensor, stages: number, y: Tensor, m
   const offsets = plans.map((_, i) => plans.slice(0, i).reduce((a, p) => a + p.chunks, 0));
   const allChunks = plans.reduce((a, p) => a + p.chunks, 0);
   const xSlab = (v0: number, v1: number): Tensor => {
-    const t = empty([1, C, v1 - v0], device, 'em_attention');
-    for (let c = 0; c < C; c++) device.copy(x.buffer, x.byteOffset + ((n * C + c) * V + v0) * 4, t.buffer, c * (v1 - v0) * 4, (v1 - v0) * 4);
+    const t = empty([1, C, v1 - v0], device, 'em_attention', x.dtype);
+    for (let c = 0; c < C; c++) copyElements(x, (n * C + c) * V + v0, t, c * (v1 - v0), v1 - v0);
     return t;
   };
   const what = `x ${fmt(x.shape)} sample ${n} in ${slabs.length} slabs`;
@@ -546,9 +553,9 @@ function emSlabs(x: Tensor, n: number, mu0: Tensor, stages: number, y: Tensor, m
     all.dispose();
   }
   slabs.forEach(([v0, v1], i) => {
-    const ys = empty([1, C, v1 - v0], device, 'em_attention');
+    const ys = empty([1, C, v1 - v0], device, 'em_attention', y.dtype);
     emReconstruct(mun, zs[i]!, ys, 0, 1, v1 - v0, C, K, `${what} reconstruction`);
-    for (let c = 0; c < C; c++) device.copy(ys.buffer, c * (v1 - v0) * 4, y.buffer, y.byteOffset + ((n * C + c) * V + v0) * 4, (v1 - v0) * 4);
+    for (let c = 0; c < C; c++) copyElements(ys, c * (v1 - v0), y, (n * C + c) * V + v0, v1 - v0);
     ys.dispose();
     zs[i]!.dispose();
   });
@@ -569,7 +576,7 @@ function emBound(x: Tensor, mu: Tensor, stages: number, samplesPerPass: number |
   }
   const group = Math.max(1, Math.min(N, samplesPerPass ?? N, Math.floor(lim / zBytes)));
 
-  const y = overwrite ? x.detach() : empty(x.shape, device, 'em_attention');
+  const y = overwrite ? x.detach() : empty(x.shape, device, 'em_attention', x.dtype);
   const muOut = empty([N, C, K], device, 'em_attention');
   const z = empty([group, K, V], device, 'em_attention');
   const plan = mstepPlan(V, C, K, group, V % 4 === 0 && K % 4 === 0, device.limits.maxComputeWorkgroupsPerDimension);

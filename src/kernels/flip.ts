@@ -8,6 +8,7 @@ import { arg } from './util.js';
 /** Gathers y[i] = x[i with the flagged coordinates reversed]; one invocation per element. */
 const flipKernel: KernelDef = {
   name: 'flip',
+  halfStorage: true,
   inputs: ['x'],
   outputs: ['y'],
   uniforms: [
@@ -53,7 +54,7 @@ function compact(shape: Shape, axes: readonly number[]): { shape: number[]; flip
 }
 
 function flipRaw(x: Tensor, axes: readonly number[]): Tensor {
-  const y = empty(x.shape, x.device, 'flip');
+  const y = empty(x.shape, x.device, 'flip', x.dtype);
   if (x.size === 0) return y;
   const c = compact(x.shape, axes);
   if (c.shape.length > MAX_RANK) throw new ShapeError(`flip: ${fmt(x.shape)} flipped on axes ${fmt(axes)} needs more than ${MAX_RANK} index dimensions`);

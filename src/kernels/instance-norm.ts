@@ -9,7 +9,7 @@ import { slice } from './concat.js';
 import type { KernelDef } from '../tensor/kernel.js';
 import { fmt, sameShape } from '../tensor/shape.js';
 import { ArgumentError, ShapeError } from '../tensor/errors.js';
-import { arg, sameDevice } from './util.js';
+import { arg, sameDevice, sameDtype } from './util.js';
 import { planeChunks } from './pool.js';
 
 /**
@@ -57,6 +57,7 @@ const sampleKernel: KernelDef = {
   var acc = 0.0;
   for (var i = idx % ${SAMPLE_LANES}u; i < u.ns; i = i + ${SAMPLE_LANES}u) { acc = acc + (x[base + i * u.step] - k); }
   part1[idx] = acc;`,
+  halfStorage: true,
 };
 
 /**
@@ -85,6 +86,7 @@ function momentsKernel(vec: boolean): KernelDef {
   const T = vecType(vec);
   return cached(kernels, `moments${vec}`, () => ({
     name: `instance_norm_moments${vec ? '_vec4' : ''}`,
+    halfStorage: true,
     inputs: [{ name: 'x', type: T }, 'part1'],
     outputs: ['part2'],
     uniforms: [
@@ -129,6 +131,7 @@ function subgroupMomentsKernel(vec: boolean): KernelDef {
   const T = vecType(vec);
   return cached(kernels, `moments-subgroup${vec}`, () => ({
     name: `instance_norm_moments_subgroup${vec ? '_vec4' : ''}`,
+    halfStorage: true,
     inputs: [{ name: 'x', type: T }, 'part1'],
     outputs: ['part2'],
     uniforms: [
@@ -271,6 +274,7 @@ const statsKernel: KernelDef = {
   stats[4u * idx + 1u] = shift_mean(idx) + c1;
   stats[4u * idx + 2u] = 1.0 / sqrt(v + u.eps);
   stats[4u * idx + 3u] = v;`,
+  halfStorage: true,
 };
 
 /**
@@ -302,6 +306,7 @@ function normalizeKernel(hasW: boolean, hasB: boolean, vec: boolean, hasR: boole
   const T = vecType(vec);
   return cached(kernels, `norm${hasW}${hasB}${vec}${hasR}${relu}`, () => ({
     name: `instance_norm${hasR ? '_add' : ''}${relu ? '_relu' : ''}${vec ? '_vec4' : ''}`,
+    halfStorage: true,
     inputs: [{ name: 'x', type: T }, 'stats', ...(hasW ? ['w'] : []), ...(hasB ? ['b'] : []), ...(hasR ? [{ name: 'r', type: T }] : [])],
     outputs: [{ name: 'y', type: T }],
     uniforms: perVoxelUniforms,
@@ -420,6 +425,7 @@ function checkArgs(op: string, x: Tensor, weight: Tensor | null, bias: Tensor | 
     sameDevice(op, x, t);
     if (t.size !== c || t.rank !== 1) throw new ShapeError(`${op}: ${name} ${fmt(t.shape)} should be [${c}] for input ${fmt(x.shape)}`);
   }
+  sameDtype(op, x, ...[weight, bias, residual].filter((t): t is Tensor => t !== null));
   if (residual) {
     sameDevice(op, x, residual);
     if (!sameShape(residual.shape, x.shape)) throw new ShapeError(`${op}: residual ${fmt(residual.shape)} should have the input's shape ${fmt(x.shape)} (no broadcasting)`);
@@ -485,7 +491,7 @@ export function instanceNorm3dAdd(x: Tensor, residual: Tensor, weight: Tensor | 
 function normWithEpilogue(op: string, x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number, residual: Tensor | null, relu: boolean): Tensor {
   checkArgs(op, x, weight, bias, eps, residual);
   const [n, c] = x.shape as [number, number];
-  const y = empty(x.shape, x.device, 'instance_norm');
+  const y = empty(x.shape, x.device, 'instance_norm', x.dtype);
   if (x.size === 0) return y;
   let stats: Tensor;
   if (x.size <= bindingElems(x.device)) {

@@ -3,7 +3,8 @@ import type { KernelDef } from '../tensor/kernel.js';
 import { fmt, type Shape } from '../tensor/shape.js';
 import { HnfnetError, ShapeError } from '../tensor/errors.js';
 import { arg } from './util.js';
-import { bindingElems } from '../tensor/chunks.js';
+import { bindingElems, copyElements } from '../tensor/chunks.js';
+import type { DType } from '../tensor/dtype.js';
 import { block, place, planeBlocks } from './split.js';
 
 /**
@@ -265,6 +266,8 @@ function passKernel(backward: boolean, layout: Layout): KernelDef {
     workgroupSize: 64,
     helpers: backward ? linHelper + rangeHelper : linHelper,
     body,
+    // The forward only: float16 takes no part in autograd.
+    halfStorage: !backward,
   };
   passKernels.set(key, k);
   return k;
@@ -278,11 +281,11 @@ function axisView(planes: number, size: readonly number[], a: number): [number, 
 }
 
 /** Runs the 1-D pass along axis a from src (spatial size `from`) into a new tensor of spatial size `to`. */
-function pass(src: Tensor, n: number, c: number, from: readonly number[], to: readonly number[], a: number, plan: Plan, backward: boolean): Tensor {
+function pass(src: Tensor, n: number, c: number, from: readonly number[], to: readonly number[], a: number, plan: Plan, backward: boolean, dtype: DType): Tensor {
   const [outer, inner] = axisView(n * c, from, a);
   const [nin, nout] = backward ? [to[a]!, from[a]!] : [from[a]!, to[a]!];
   const layout: Layout = inner % 16 === 0 ? 'vec16' : inner % 4 === 0 ? 'vec4' : inner === 1 && to[a]! % 4 === 0 ? 'row' : 'scalar';
-  const dst = empty([n, c, ...to], src.device, backward ? 'interpolate_trilinear_backward' : 'interpolate_trilinear');
+  const dst = empty([n, c, ...to], src.device, backward ? 'interpolate_trilinear_backward' : 'interpolate_trilinear', dtype);
   src.device.dispatch(passKernel(backward, layout), {
     inputs: [arg(src)],
     outputs: [arg(dst)],
@@ -302,7 +305,7 @@ function run(x: Tensor, plan: Plan, backward: boolean): Tensor {
   const widest = from.reduce((p, d, i) => p * Math.max(d, to[i]!), 1);
   const m = bindingElems(x.device);
   if (n * c * widest <= m) return runBound(x, plan, backward);
-  const y = empty([n, c, ...to], x.device, backward ? 'interpolate_trilinear_backward' : 'interpolate_trilinear');
+  const y = empty([n, c, ...to], x.device, backward ? 'interpolate_trilinear_backward' : 'interpolate_trilinear', x.dtype);
   const [pin, pout] = [from, to].map((t) => t[0]! * t[1]! * t[2]!) as [number, number];
   for (const b of planeBlocks('interpolate', [n, c, widest], m, x.device)) {
     const xb = block(x, b.plane0 * pin, [b.n1 - b.n0, b.c1 - b.c0, ...from]);
@@ -321,18 +324,19 @@ function runBound(x: Tensor, plan: Plan, backward: boolean): Tensor {
   const size = backward ? [...plan.outSize] : [...plan.inSize];
   const target = backward ? plan.inSize : plan.outSize;
   let cur = x;
-  for (const a of axes) {
-    if (plan.inSize[a] === plan.outSize[a]) continue;
+  const moving = axes.filter((a) => plan.inSize[a] !== plan.outSize[a]);
+  for (const a of moving) {
     const next = [...size];
     next[a] = target[a]!;
-    const out = pass(cur, n, c, size, next, a, plan, backward);
+    // A float16 input is rounded once, at the last pass: the ones before it write f32.
+    const out = pass(cur, n, c, size, next, a, plan, backward, a === moving[moving.length - 1] ? x.dtype : 'float32');
     if (cur !== x) cur.dispose();
     cur = out;
     size[a] = next[a];
   }
   if (cur !== x) return cur;
-  const copy = empty(x.shape, x.device, 'interpolate_trilinear');
-  if (x.size > 0) x.device.copy(x.buffer, x.byteOffset, copy.buffer, 0, x.byteSize);
+  const copy = empty(x.shape, x.device, 'interpolate_trilinear', x.dtype);
+  copyElements(x, 0, copy, 0, x.size);
   return copy;
 }
 

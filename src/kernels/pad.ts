@@ -12,6 +12,7 @@ import { arg } from './util.js';
  */
 const padKernel: KernelDef = {
   name: 'pad',
+  halfStorage: true,
   inputs: ['x'],
   outputs: ['y'],
   uniforms: [
@@ -76,7 +77,7 @@ function padRaw(x: Tensor, pads: AxisPads, value: number, op: string): Tensor {
     const amounts = pads.map(([b, a]) => `(${b}, ${a})`).join(' ');
     throw new ShapeError(`${op}: padding ${amounts} leaves input ${fmt(x.shape)} with a negative size ${fmt(outShape)}`);
   }
-  const y = empty(outShape, x.device, op);
+  const y = empty(outShape, x.device, op, x.dtype);
   if (y.size === 0) return y;
   const c = compact(x.shape, pads);
   if (c.ishape.length > MAX_RANK) throw new ShapeError(`${op}: input ${fmt(x.shape)} with this padding needs more than ${MAX_RANK} index dimensions`);

@@ -26,6 +26,7 @@ export function planeChunks(planes: number, voxels: number): number {
 function planeSumKernel(vec: boolean): KernelDef {
   const T = vec ? 'vec4<f32>' : 'f32';
   return {
+    halfStorage: true,
     name: `plane_sum${vec ? '_vec4' : ''}`,
     inputs: [{ name: 'x', type: T }],
     outputs: ['y'],
@@ -110,7 +111,7 @@ export function globalAvgPool3d(x: Tensor): Tensor {
   const [n, c, d, h, w] = x.shape as [number, number, number, number, number];
   const voxels = d * h * w;
   if (voxels === 0 && n * c > 0) throw new ShapeError(`globalAvgPool3d: input ${fmt(x.shape)} has no voxels to average`);
-  const y = empty([n, c, 1, 1, 1], x.device, 'global_avg_pool3d');
+  const y = empty([n, c, 1, 1, 1], x.device, 'global_avg_pool3d', x.dtype);
   if (y.size > 0) planeMean(x, n * c, voxels, y);
   const xShape = x.shape;
   attachGrad('global_avg_pool3d', [x], [y], [], (g) => {

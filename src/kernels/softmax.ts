@@ -12,6 +12,7 @@ const uniforms = [
 /** One invocation per softmax row: max, sum of exponentials, normalise (three sweeps, no barriers). */
 const softmaxKernel: KernelDef = {
   name: 'softmax',
+  halfStorage: true,
   inputs: ['x'],
   outputs: ['y'],
   uniforms,
@@ -47,7 +48,7 @@ const softmaxBackwardKernel: KernelDef = {
 export function softmax(x: Tensor, axis = -1): Tensor {
   const ax = normAxis(axis, x.rank, 'softmax');
   const [outer, r, inner] = splitAt(x.shape, ax);
-  const y = empty(x.shape, x.device, 'softmax');
+  const y = empty(x.shape, x.device, 'softmax', x.dtype);
   const u = { outer, r, inner };
   x.device.dispatch(softmaxKernel, { inputs: [arg(x)], outputs: [arg(y)], uniforms: u, invocations: outer * inner, label: `${label(x)} axis ${ax}` });
   attachGrad('softmax', [x], [y], [y], (g, [ys]) => {

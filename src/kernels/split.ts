@@ -2,7 +2,7 @@ import { empty, type Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/scope.js';
 import { InternalError, LimitError } from '../tensor/errors.js';
 import { fmt, numel } from '../tensor/shape.js';
-import { bindingElems } from '../tensor/chunks.js';
+import { bindingElems, copyElements } from '../tensor/chunks.js';
 
 /**
  * Splitting an op whose tensors exceed one storage binding into sub-ops on blocks of their
@@ -16,14 +16,14 @@ import { bindingElems } from '../tensor/chunks.js';
 export function block(t: Tensor, start: number, shape: readonly number[]): Tensor {
   const v = t.viewRange(start, shape);
   if (v) return v;
-  const c = empty(shape, t.device, 'block');
-  if (c.size > 0) t.device.copy(t.buffer, t.byteOffset + start * 4, c.buffer, 0, c.byteSize);
+  const c = empty(shape, t.device, 'block', t.dtype);
+  copyElements(t, start, c, 0, c.size);
   return c;
 }
 
 /** Copies all of src into dst from element `start` on. */
 export function place(src: Tensor, dst: Tensor, start: number): void {
-  if (src.size > 0) src.device.copy(src.buffer, src.byteOffset, dst.buffer, dst.byteOffset + start * 4, src.byteSize);
+  copyElements(src, 0, dst, start, src.size);
 }
 
 /**
@@ -37,7 +37,7 @@ export function writeRange(dst: Tensor, start: number, shape: readonly number[],
     v.dispose();
     return;
   }
-  const tmp = empty(shape, dst.device, 'block');
+  const tmp = empty(shape, dst.device, 'block', dst.dtype);
   fill(tmp);
   place(tmp, dst, start);
   tmp.dispose();
@@ -45,7 +45,7 @@ export function writeRange(dst: Tensor, start: number, shape: readonly number[],
 
 /** Whether every tensor fits one binding. */
 export function allFit(...ts: Tensor[]): boolean {
-  return ts.every((t) => t.size <= bindingElems(t.device));
+  return ts.every((t) => t.size <= bindingElems(t.device, t.itemSize));
 }
 
 /**

@@ -56,6 +56,7 @@ function fwdKernel(name: UnaryOpName): KernelDef {
       ],
       workgroupSize: 256,
       body: `  if (idx >= u.n) { return; }\n  let x = xs[idx];\n  let p = u.p;\n  ys[idx] = ${def.wgsl};`,
+      halfStorage: true,
     };
     fwdKernels.set(name, k);
   }
@@ -86,7 +87,7 @@ function bwdKernel(name: UnaryOpName): KernelDef {
 export function unary(name: UnaryOpName, x: Tensor, p?: number): Tensor {
   const def: UnaryOpDef = unaryOps[name];
   const param = p ?? def.param ?? 0;
-  const y = empty(x.shape, x.device, name);
+  const y = empty(x.shape, x.device, name, x.dtype);
   dispatchElementwise(fwdKernel(name), [x], [y], { p: param }, label(x));
   attachGrad(name, [x], [y], [x, y], (g, [xs, ys]) => {
     const dx = empty(xs!.shape, xs!.device, `${name}_backward`);

@@ -1,7 +1,8 @@
 import { HnfnetError } from '../tensor/errors.js';
 import type { Shape } from '../tensor/shape.js';
 import { keep } from '../tensor/scope.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { noGrad, type Tensor } from '../tensor/tensor.js';
+import type { DType } from '../tensor/dtype.js';
 
 /** Receives every module call while a profile is active (see flops.ts). */
 export interface CallObserver {
@@ -162,6 +163,30 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     if (m.params.has(member)) return { owner: m, member, kind: 'parameter' };
     if (m.buffers.has(member)) return { owner: m, member, kind: 'buffer' };
     return null;
+  }
+
+  /**
+   * Converts every parameter to `dtype` (a new tensor each; the old ones are freed). float16
+   * is storage for inference: run the model under noGrad() with a float16 input (a forward
+   * that records gradients is an error, since training keeps float32); the result is
+   * float16. Buffers (the EM bases, running statistics) stay float32. Weights load as
+   * float32: load first, then convert.
+   */
+  to(dtype: DType): this {
+    for (const [, m] of this.namedModules()) {
+      for (const [name, t] of m.params) {
+        if (t.dtype === dtype) continue;
+        const c = noGrad(() => t.to(dtype));
+        c.name = t.name;
+        t.zeroGrad();
+        t.dispose();
+        keep(c);
+        // Still a parameter: with gradients on, a forward through it says training needs float32.
+        c.requiresGrad = true;
+        m.params.set(name, c);
+      }
+    }
+    return this;
   }
 
   train(mode = true): this {

@@ -2,7 +2,7 @@ import type { BufferArg, Device } from './device.js';
 import type { KernelDef, UniformValues } from './kernel.js';
 import type { Tensor } from './tensor.js';
 import { fmt } from './shape.js';
-import { InternalError } from './errors.js';
+import { InternalError, NotImplementedError } from './errors.js';
 
 /**
  * Binding in ranges. A tensor is one buffer of up to maxBufferSize bytes; a kernel binds a
@@ -10,10 +10,14 @@ import { InternalError } from './errors.js';
  * no longer than maxStorageBufferBindingSize. These helpers cut work into such ranges.
  */
 
-/** Elements one binding may hold, rounded down to a whole number of alignment units. */
-export function bindingElems(device: Device): number {
-  const align = device.limits.minStorageBufferOffsetAlignment;
-  return (Math.floor(device.limits.maxStorageBufferBindingSize / align) * align) / 4;
+/**
+ * Elements one binding may hold, rounded down so that a run of them starts aligned: with
+ * `item` the largest element size of the tensors bound together and `minItem` the smallest,
+ * a multiple of this count is a multiple of the alignment in bytes for each of them.
+ */
+export function bindingElems(device: Device, item = 4, minItem = item): number {
+  const unit = device.limits.minStorageBufferOffsetAlignment / minItem;
+  return Math.floor(device.limits.maxStorageBufferBindingSize / (item * unit)) * unit;
 }
 
 /** [start, count) element ranges covering [0, n), each one binding long at most (starts aligned when t's offset is). */
@@ -25,7 +29,7 @@ export function elementRanges(device: Device, n: number, maxElems = bindingElems
 
 /** The binding of elements [start, start + count) of t; the offset must come out aligned. */
 export function rangeArg(t: Tensor, start: number, count: number): BufferArg {
-  return { buffer: t.buffer, offset: t.byteOffset + start * 4, bytes: Math.max(4, count * 4) };
+  return { buffer: t.buffer, offset: t.byteOffset + start * t.itemSize, bytes: Math.max(4, count * t.itemSize), dtype: t.dtype };
 }
 
 /**
@@ -43,7 +47,9 @@ export function dispatchElementwise(def: KernelDef, inputs: readonly Tensor[], o
     if (t.size !== n) throw new InternalError(`${def.name}: elementwise bindings of ${n} and ${t.size} elements (${fmt(t.shape)})`);
   }
   const bind = (t: Tensor, start: number, count: number): BufferArg => (t.size === n ? rangeArg(t, start, count) : rangeArg(t, 0, t.size));
-  const ranges = n * 4 <= device.limits.maxStorageBufferBindingSize ? [[0, n] as [number, number]] : elementRanges(device, n);
+  const items = all.map((t) => t.itemSize);
+  const item = Math.max(...items);
+  const ranges = n * item <= device.limits.maxStorageBufferBindingSize ? [[0, n] as [number, number]] : elementRanges(device, n, bindingElems(device, item, Math.min(...items)));
   for (const [start, count] of ranges) {
     device.dispatch(def, {
       inputs: inputs.map((t) => bind(t, start, count)),
@@ -53,4 +59,22 @@ export function dispatchElementwise(def: KernelDef, inputs: readonly Tensor[], o
       label: ranges.length > 1 ? `${label} elements [${start}, ${start + count})` : label,
     });
   }
+}
+
+/**
+ * Copies `count` elements of src from element `srcStart` into dst from `dstStart` (an
+ * encoder copy, which binds nothing and so has no size limit). WebGPU copies whole 4-byte
+ * words, which a float16 run at an odd offset or of odd length is not: that is refused.
+ */
+export function copyElements(src: Tensor, srcStart: number, dst: Tensor, dstStart: number, count: number): void {
+  if (src.dtype !== dst.dtype) throw new InternalError(`copy of ${src.dtype} ${fmt(src.shape)} into ${dst.dtype} ${fmt(dst.shape)}`);
+  if (count === 0) return;
+  const item = src.itemSize;
+  const from = src.byteOffset + srcStart * item;
+  const to = dst.byteOffset + dstStart * item;
+  const bytes = count * item;
+  if (from % 4 !== 0 || to % 4 !== 0 || bytes % 4 !== 0) {
+    throw new NotImplementedError(`copy of ${count} ${src.dtype} elements from element ${srcStart} of ${fmt(src.shape)} to element ${dstStart} of ${fmt(dst.shape)}: not whole 4-byte words; use float32`);
+  }
+  src.device.copy(src.buffer, from, dst.buffer, to, bytes);
 }

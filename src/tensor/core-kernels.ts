@@ -1,6 +1,6 @@
 import type { KernelDef } from './kernel.js';
 
-/** The two kernels the tensor layer itself needs: fill (ones, full) and same-shape add (gradient accumulation). */
+/** The kernels the tensor layer itself needs: fill (ones, full), same-shape add (gradient accumulation) and dtype conversion. */
 export const fillKernel: KernelDef = {
   name: 'fill',
   inputs: [],
@@ -11,6 +11,18 @@ export const fillKernel: KernelDef = {
   ],
   workgroupSize: 256,
   body: `  if (idx >= u.n) { return; }\n  y[idx] = u.value;`,
+  halfStorage: true,
+};
+
+/** A copy; bound to tensors of two dtypes, its halfVariant converts (Tensor.to). */
+export const castKernel: KernelDef = {
+  name: 'cast',
+  inputs: ['x'],
+  outputs: ['y'],
+  uniforms: [{ name: 'n', type: 'u32' }],
+  workgroupSize: 256,
+  body: `  if (idx >= u.n) { return; }\n  y[idx] = x[idx];`,
+  halfStorage: true,
 };
 
 export const accumulateKernel: KernelDef = {
@@ -20,4 +32,5 @@ export const accumulateKernel: KernelDef = {
   uniforms: [{ name: 'n', type: 'u32' }],
   workgroupSize: 256,
   body: `  if (idx >= u.n) { return; }\n  y[idx] = a[idx] + b[idx];`,
+  halfStorage: true,
 };

@@ -1,8 +1,9 @@
 import { BufferPool, DEFAULT_POOL_CAP, type PoolCap, type PoolStats } from './pool.js';
-import { ArgumentError, DeviceLostError, GPUOpError, InternalError, LimitError } from './errors.js';
+import { ArgumentError, DeviceLostError, GPUOpError, InternalError, LimitError, NotImplementedError } from './errors.js';
 import { findGPU, requestAdapter } from './gpu.js';
 import { TRUSTED_KERNEL_TOGGLES, mergeToggles, noToggles, parseToggles, type DawnToggles } from './dawn-toggles.js';
-import { kernelKey, packUniforms, uniformLayout, workgroupDims, type KernelDef, type UniformValues } from './kernel.js';
+import { binding, halfVariant, kernelKey, packUniforms, uniformLayout, workgroupDims, type KernelDef, type UniformValues } from './kernel.js';
+import type { DType } from './dtype.js';
 import { Tuner, type TuneOptions } from './tuner.js';
 
 export interface DeviceOptions {
@@ -79,6 +80,8 @@ export interface BufferArg {
   bytes?: number;
   /** Byte offset of the binding, a multiple of minStorageBufferOffsetAlignment (default 0). */
   offset?: number;
+  /** The element type of the tensor bound (default float32); float16 selects the kernel's halfVariant. */
+  dtype?: DType;
 }
 
 export interface DispatchArgs {
@@ -183,6 +186,8 @@ export class Device {
     if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
     // Only kernels offered where device.features has it use subgroups (instance-norm.ts's tuner candidate).
     if (adapter.features.has('subgroups')) requiredFeatures.push('subgroups');
+    // float16 tensors (inference) need it; without it creating one is a clear error (dtype.ts).
+    if (adapter.features.has('shader-f16')) requiredFeatures.push('shader-f16');
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'hnfnet' });
     return new Device(device, describeAdapter(adapter.info) || 'unknown adapter', gpu, opts, toggles);
   }
@@ -349,9 +354,36 @@ export class Device {
     this.errors.push(p);
   }
 
+  /** Whether float16 tensors can be made here (the device has `shader-f16`). */
+  get hasHalf(): boolean {
+    return this.features.has('shader-f16');
+  }
+
+  /** Throws unless float16 tensors can be made on this device. */
+  checkHalf(op: string): void {
+    if (!this.hasHalf) {
+      throw new NotImplementedError(`${op}: float16 tensors need the WebGPU feature 'shader-f16', which this device (${this.adapterInfo}) does not have; use float32`);
+    }
+  }
+
+  /** The definition to run for these arguments: its halfVariant where one is bound to a float16 tensor. */
+  private forDtypes(def: KernelDef, args: DispatchArgs): KernelDef {
+    const all = [...args.inputs, ...args.outputs];
+    if (!all.some((b) => b.dtype === 'float16')) return def;
+    const bindings = [...def.inputs, ...def.outputs].map(binding);
+    const half = all.map((b) => b.dtype === 'float16');
+    if (!def.halfStorage) {
+      const names = bindings.filter((_, i) => half[i]).map((b) => b.name);
+      throw new NotImplementedError(`${def.name} (${args.label}): float16 tensors are not implemented for this kernel (bindings ${names.join(', ')}); convert them with .to('float32')`);
+    }
+    this.checkHalf(def.name);
+    return halfVariant(def, half);
+  }
+
   /** Records one dispatch into the shared encoder. */
-  dispatch(def: KernelDef, args: DispatchArgs): void {
+  dispatch(given: KernelDef, args: DispatchArgs): void {
     this.checkAlive();
+    const def = this.forDtypes(given, args);
     const storageBindings = def.inputs.length + def.outputs.length;
     if (storageBindings > this.limits.maxStorageBuffersPerShaderStage) {
       throw new LimitError(`${def.name}: ${storageBindings} storage buffers exceed maxStorageBuffersPerShaderStage (${this.limits.maxStorageBuffersPerShaderStage})`);

@@ -7,6 +7,7 @@ export { tidy, keep, pipe } from './scope.js';
 export { Generator, manualSeed, defaultGenerator } from './random.js';
 export * from './errors.js';
 export { numel, broadcastShapes, type Shape } from './shape.js';
+export { DTYPES, itemSize, roundToHalf, type DType } from './dtype.js';
 export type { KernelDef, UniformField } from './kernel.js';
 export { NO_ADAPTER_REMEDY, setGPUProvider } from './gpu.js';
 export { Tuner, TUNE_MODES, type TuneMode, type TuneOptions, type TuneRequest, type TuneReport, type TuneRow, type Candidate, type Trial } from './tuner.js';

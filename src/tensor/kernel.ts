@@ -4,7 +4,7 @@
  * linear invocation index. Shapes travel in uniforms, never in the code, so one pipeline
  * serves every shape and the code itself is the pipeline's key (`kernelKey`).
  */
-import { ArgumentError } from './errors.js';
+import { ArgumentError, InternalError } from './errors.js';
 export type ScalarType = 'u32' | 'i32' | 'f32';
 
 export interface UniformField {
@@ -16,8 +16,11 @@ export interface UniformField {
 
 export interface BufferBinding {
   name: string;
-  /** WGSL element type; vec4<f32> views need a byte size divisible by 16. */
-  type?: 'f32' | 'vec4<f32>' | 'u32';
+  /**
+   * WGSL element type; vec4 views need a byte size divisible by 4 elements. The f16 types are
+   * not written in definitions: `halfVariant` derives them from f32 bindings bound to float16 tensors.
+   */
+  type?: 'f32' | 'vec4<f32>' | 'u32' | 'f16' | 'vec4<f16>';
 }
 
 export interface KernelDef {
@@ -37,7 +40,15 @@ export interface KernelDef {
    * that needs one is only offered where `device.features` has it). With 'subgroups',
    * `sgid` (subgroup_invocation_id) and `sgsize` (subgroup_size) are also in scope.
    */
-  enable?: readonly 'subgroups'[];
+  enable?: readonly ('subgroups' | 'f16')[];
+  /**
+   * The kernel may run on float16 tensors: any f32 / vec4<f32> binding may be bound to one
+   * (Device.dispatch then runs `halfVariant` of the definition, which loads f16, computes in
+   * f32 and stores f16). Set only where the op's host code sizes and offsets by the tensors'
+   * itemSize and a test covers the float16 path; elsewhere a float16 argument is a
+   * NotImplementedError naming the kernel.
+   */
+  halfStorage?: boolean;
 }
 
 export interface UniformLayout {
@@ -46,7 +57,7 @@ export interface UniformLayout {
   offsets: Map<string, { offset: number; type: ScalarType; length: number }>;
 }
 
-function binding(b: string | BufferBinding): Required<BufferBinding> {
+export function binding(b: string | BufferBinding): Required<BufferBinding> {
   return typeof b === 'string' ? { name: b, type: 'f32' } : { name: b.name, type: b.type ?? 'f32' };
 }
 
@@ -100,6 +111,7 @@ export function workgroupDims(def: KernelDef): [number, number, number] {
 
 export function generateWGSL(def: KernelDef): string {
   const lines: string[] = (def.enable ?? []).map((e) => `enable ${e};`);
+  if (!def.enable?.includes('f16') && [...def.inputs, ...def.outputs].some((b) => binding(b).type.includes('f16'))) lines.push('enable f16;');
   const subgroups = def.enable?.includes('subgroups') ?? false;
   const layout = uniformLayout(def.uniforms);
   const hasUniforms = def.uniforms.length > 0;
@@ -151,4 +163,123 @@ export function kernelKey(def: KernelDef): string {
     keys.set(def, k);
   }
   return k;
+}
+
+const halfVariants = new WeakMap<KernelDef, Map<string, KernelDef>>();
+
+/**
+ * The definition with the bindings flagged in `half` (inputs then outputs) as float16
+ * storage: their element type becomes f16 / vec4<f16>, every load `b[i]` in the body and
+ * helpers becomes `f32(b[i])` (vec4<f32>(…)), and every store `b[i] = v` (or `op=`) rounds
+ * `v` to f16 — so all arithmetic, and every accumulator, stays f32. One definition per
+ * kernel serves both types; the variant is made once per (definition, flags).
+ */
+export function halfVariant(def: KernelDef, half: readonly boolean[]): KernelDef {
+  const all = [...def.inputs, ...def.outputs].map(binding);
+  if (half.length !== all.length) throw new InternalError(`${def.name}: ${half.length} float16 flags for ${all.length} bindings`);
+  const flag = half.map((h) => (h ? '1' : '0')).join('');
+  let byDef = halfVariants.get(def);
+  if (!byDef) halfVariants.set(def, (byDef = new Map()));
+  const known = byDef.get(flag);
+  if (known) return known;
+  const converted = new Map<string, string>();
+  const retype = (b: Required<BufferBinding>, i: number): Required<BufferBinding> => {
+    if (!half[i]) return b;
+    if (b.type !== 'f32' && b.type !== 'vec4<f32>') throw new InternalError(`${def.name}: binding ${b.name} of type ${b.type} cannot hold float16`);
+    converted.set(b.name, b.type);
+    return { name: b.name, type: b.type === 'f32' ? 'f16' : 'vec4<f16>' };
+  };
+  const bindings = all.map(retype);
+  const rewrite = (code: string): string => rewriteHalfAccess(code, converted, def.name);
+  const out: KernelDef = {
+    ...def,
+    inputs: bindings.slice(0, def.inputs.length),
+    outputs: bindings.slice(def.inputs.length),
+    body: rewrite(def.body),
+    ...(def.helpers !== undefined ? { helpers: rewrite(def.helpers) } : {}),
+    enable: [...(def.enable ?? []).filter((e) => e !== 'f16'), 'f16'],
+  };
+  byDef.set(flag, out);
+  return out;
+}
+
+const IDENT = /[A-Za-z_][A-Za-z0-9_]*/g;
+
+/** Index of the bracket closing the one at `open`. */
+function closing(code: string, open: number, kernel: string): number {
+  let depth = 0;
+  for (let i = open; i < code.length; i++) {
+    if (code[i] === '[' || code[i] === '(') depth++;
+    else if (code[i] === ']' || code[i] === ')') {
+      if (--depth === 0) return i;
+    }
+  }
+  throw new InternalError(`${kernel}: unbalanced brackets in WGSL while making its float16 variant`);
+}
+
+/** The assignment operator at i ('=', '+=', '-=', '*=', '/='), or null (`==` is a comparison). */
+function assignmentAt(code: string, i: number): string | null {
+  if (code[i] === '=' && code[i + 1] !== '=') return '=';
+  if ('+-*/'.includes(code[i] ?? '_') && code[i + 1] === '=') return `${code[i]}=`;
+  return null;
+}
+
+function skipSpace(code: string, i: number): number {
+  while (i < code.length && /\s/.test(code[i]!)) i++;
+  return i;
+}
+
+/** Loads of the converted bindings widened to f32, stores narrowed to f16 (see halfVariant). */
+export function rewriteHalfAccess(code: string, converted: ReadonlyMap<string, string>, kernel: string): string {
+  let out = '';
+  let pos = 0;
+  const re = new RegExp(IDENT.source, 'g');
+  for (;;) {
+    re.lastIndex = pos;
+    const m = re.exec(code);
+    if (!m) break;
+    const start = m.index;
+    const end = start + m[0].length;
+    const wide = converted.get(m[0]);
+    const open = skipSpace(code, end);
+    if (!wide || code[open] !== '[' || code[start - 1] === '.') {
+      out += code.slice(pos, end);
+      pos = end;
+      continue;
+    }
+    if (code[start - 1] === '&') throw new InternalError(`${kernel}: a pointer to float16 binding ${m[0]} cannot be made f32; its float16 variant needs hand-written code`);
+    const close = closing(code, open, kernel);
+    const access = `${m[0]}[${rewriteHalfAccess(code.slice(open + 1, close), converted, kernel)}]`;
+    const narrow = wide === 'f32' ? 'f16' : 'vec4<f16>';
+    let k = skipSpace(code, close + 1);
+    const op = assignmentAt(code, k);
+    if (op) {
+      const semi = statementEnd(code, k + op.length, kernel);
+      const rhs = rewriteHalfAccess(code.slice(k + op.length, semi), converted, kernel).trim();
+      const value = op === '=' ? rhs : `${wide}(${access}) ${op[0]} (${rhs})`;
+      out += `${code.slice(pos, start)}${access} = ${narrow}(${value})`;
+      pos = semi;
+      continue;
+    }
+    // A component store (b[i].x = v, b[i][j] = v) cannot be narrowed by wrapping a value.
+    if (code[k] === '.' || code[k] === '[') {
+      const after = code[k] === '.' ? skipSpace(code, k + 1) + (/^[A-Za-z_][A-Za-z0-9_]*/.exec(code.slice(skipSpace(code, k + 1)))?.[0].length ?? 0) : closing(code, k, kernel) + 1;
+      k = skipSpace(code, after);
+      if (assignmentAt(code, k)) throw new InternalError(`${kernel}: a component store into float16 binding ${m[0]} is not supported by its float16 variant`);
+    }
+    out += `${code.slice(pos, start)}${wide}(${access})`;
+    pos = close + 1;
+  }
+  return out + code.slice(pos);
+}
+
+function statementEnd(code: string, from: number, kernel: string): number {
+  let depth = 0;
+  for (let i = from; i < code.length; i++) {
+    const c = code[i];
+    if (c === '(' || c === '[') depth++;
+    else if (c === ')' || c === ']') depth--;
+    else if (c === ';' && depth === 0) return i;
+  }
+  throw new InternalError(`${kernel}: a store into a float16 binding has no terminating ';'`);
 }

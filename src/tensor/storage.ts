@@ -1,4 +1,5 @@
 import type { Device } from './device.js';
+import type { DType } from './dtype.js';
 
 /**
  * A GPU buffer shared by a tensor and its views, reference-counted so that views,
@@ -9,8 +10,9 @@ export class Storage {
   constructor(
     readonly device: Device,
     readonly buffer: GPUBuffer,
-    /** Elements (float32) the storage holds; the buffer may be larger (size class). */
+    /** Elements the storage holds; the buffer may be larger (size class). */
     readonly size: number,
+    readonly dtype: DType = 'float32',
   ) {}
 
   retain(): this {

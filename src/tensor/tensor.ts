@@ -1,9 +1,10 @@
 import { Device } from './device.js';
-import { DisposedError, HnfnetError, LimitError, ShapeError } from './errors.js';
+import { ArgumentError, DisposedError, HnfnetError, InternalError, LimitError, ShapeError } from './errors.js';
 import { checkShape, fmt, numel, type Shape } from './shape.js';
 import { Storage } from './storage.js';
 import { keep, track } from './scope.js';
-import { accumulateKernel, fillKernel } from './core-kernels.js';
+import { accumulateKernel, castKernel, fillKernel } from './core-kernels.js';
+import { fromHalfArray, itemSize, toHalfArray, type DType } from './dtype.js';
 import { Generator, defaultGenerator } from './random.js';
 import { dispatchElementwise } from './chunks.js';
 
@@ -136,6 +137,8 @@ export class Tensor {
   readonly id = nextId++;
   readonly shape: readonly number[];
   readonly size: number;
+  /** Element type: float32 (default, and the only one autograd takes) or float16 (inference storage). */
+  readonly dtype: DType;
   private storage: Storage | null;
   /** Leaves with requiresGrad accumulate `.grad` in backward(). */
   requiresGrad: boolean;
@@ -152,9 +155,11 @@ export class Tensor {
    */
   constructor(storage: Storage, shape: Shape, requiresGrad = false, readonly byteOffset = 0) {
     this.storage = storage;
+    this.dtype = storage.dtype;
     this.shape = Object.freeze([...shape]);
     this.size = numel(shape);
     this.requiresGrad = requiresGrad;
+    if (requiresGrad) checkGradDtype(this, 'requiresGrad');
     track(this);
   }
 
@@ -175,8 +180,13 @@ export class Tensor {
     return this.live().buffer;
   }
 
+  /** Bytes per element (4 for float32, 2 for float16). */
+  get itemSize(): number {
+    return itemSize(this.dtype);
+  }
+
   get byteSize(): number {
-    return this.size * 4;
+    return this.size * this.itemSize;
   }
 
   private live(): Storage {
@@ -188,7 +198,8 @@ export class Tensor {
   async data(): Promise<Float32Array> {
     const s = this.live();
     if (this.size === 0) return new Float32Array(0);
-    return new Float32Array(await s.device.read(s.buffer, this.byteSize, this.byteOffset));
+    const bytes = await s.device.read(s.buffer, this.byteSize, this.byteOffset);
+    return this.dtype === 'float16' ? fromHalfArray(new Uint16Array(bytes)) : new Float32Array(bytes);
   }
 
   /** Reads a 0-d or one-element tensor as a number. */
@@ -223,7 +234,7 @@ export class Tensor {
   viewRange(start: number, shape: readonly number[]): Tensor | null {
     const n = numel(shape);
     if (start < 0 || start + n > this.size) throw new ShapeError(`viewRange: elements [${start}, ${start + n}) are outside ${fmt(this.shape)}`);
-    const offset = this.byteOffset + start * 4;
+    const offset = this.byteOffset + start * this.itemSize;
     if (offset % this.device.limits.minStorageBufferOffsetAlignment !== 0) return null;
     return new Tensor(this.live().retain(), shape, false, offset);
   }
@@ -231,8 +242,24 @@ export class Tensor {
   /** Marks a leaf as requiring gradients (like requires_grad_() in PyTorch). */
   requireGrad(on = true): this {
     if (this.gradFn) throw new HnfnetError('requireGrad(): only leaf tensors (not results of ops) can be marked');
+    if (on) checkGradDtype(this, 'requireGrad()');
     this.requiresGrad = on;
     return this;
+  }
+
+  /**
+   * This tensor as `dtype`: itself (a view) when it already is, else a converted copy
+   * (float32 → float16 rounds to nearest even). float16 takes no part in autograd, so a
+   * conversion of a tensor that requires grad, with gradients on, is an error.
+   */
+  to(dtype: DType): Tensor {
+    if (dtype === this.dtype) return this.reshape(this.shape);
+    const out = empty(this.shape, this.device, 'to', dtype);
+    if (this.size > 0) dispatchElementwise(castKernel, [this], [out], {}, `${fmt(this.shape)} ${this.dtype} → ${dtype}`);
+    attachGrad('to', [this], [out], [], () => {
+      throw new InternalError('to(): no gradient through a float16 conversion');
+    });
+    return out;
   }
 
   /** Releases this handle's reference to the GPU buffer. Safe to call twice. */
@@ -256,6 +283,13 @@ export class Tensor {
   }
 }
 
+/** float16 is inference storage: autograd (and so training) keeps float32. */
+function checkGradDtype(t: Tensor, what: string): void {
+  if (t.dtype !== 'float32') {
+    throw new ArgumentError(`${what}: tensor #${t.id}${t.name ? ` (${t.name})` : ''} ${fmt(t.shape)} is ${t.dtype}; gradients are float32 only (training keeps float32, float16 is for inference: run it under noGrad())`);
+  }
+}
+
 function resolveReshape(from: Shape, to: readonly number[]): number[] {
   const n = numel(from);
   const neg = to.filter((d) => d === -1).length;
@@ -276,6 +310,7 @@ function resolveReshape(from: Shape, to: readonly number[]): number[] {
 export function attachGrad(name: string, inputs: readonly Tensor[], outputs: readonly Tensor[], save: readonly Tensor[], backward: BackwardFn): void {
   inputWatcher?.(inputs);
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return;
+  for (const t of [...inputs, ...outputs]) checkGradDtype(t, name);
   const edges: Edge[] = inputs.map((t) => ({
     node: t.gradFn,
     outputIndex: t.outputIndex,
@@ -296,8 +331,8 @@ export function attachGrad(name: string, inputs: readonly Tensor[], outputs: rea
 // ---- creation --------------------------------------------------------------------------
 
 /** A tensor is one buffer; kernels bind it in ranges, so only maxBufferSize bounds it. */
-function checkLimits(device: Device, shape: Shape, op: string): void {
-  const bytes = numel(shape) * 4;
+function checkLimits(device: Device, shape: Shape, op: string, dtype: DType): void {
+  const bytes = numel(shape) * itemSize(dtype);
   const lim = device.limits.maxBufferSize;
   if (bytes > lim) {
     throw new LimitError(`${op}: tensor of shape ${fmt(shape)} needs ${bytes} bytes, more than the device's maxBufferSize (${lim} bytes)`);
@@ -305,37 +340,46 @@ function checkLimits(device: Device, shape: Shape, op: string): void {
 }
 
 /** An uninitialised tensor (its buffer comes from the pool and holds stale data). */
-export function empty(shape: Shape, device: Device = getDefaultDevice(), op = 'empty'): Tensor {
+export function empty(shape: Shape, device: Device = getDefaultDevice(), op = 'empty', dtype: DType = 'float32'): Tensor {
   checkShape(shape, op);
-  checkLimits(device, shape, op);
+  if (dtype === 'float16') device.checkHalf(op);
+  checkLimits(device, shape, op, dtype);
   const n = numel(shape);
-  return new Tensor(new Storage(device, device.allocStorage(Math.max(4, n * 4)), n), shape);
+  // Whole 4-byte words: bindings and copies are sized in them.
+  const bytes = Math.max(4, Math.ceil((n * itemSize(dtype)) / 4) * 4);
+  return new Tensor(new Storage(device, device.allocStorage(bytes), n, dtype), shape);
 }
 
 export interface CreateOptions {
   device?: Device;
   requiresGrad?: boolean;
+  /** Element type (default float32). */
+  dtype?: DType;
 }
 
 /** A tensor from host values (copied to the GPU). */
 export function tensor(data: ArrayLike<number>, shape?: Shape, opts: CreateOptions = {}): Tensor {
   const sh = shape ?? [data.length];
   if (numel(sh) !== data.length) throw new ShapeError(`tensor(): ${data.length} values do not fill shape ${fmt(sh)} (${numel(sh)} elements)`);
-  const t = empty(sh, opts.device ?? getDefaultDevice(), 'tensor');
+  const t = empty(sh, opts.device ?? getDefaultDevice(), 'tensor', opts.dtype);
   if (data.length > 0) {
-    const arr = data instanceof Float32Array ? data : Float32Array.from(data);
-    t.device.write(t.buffer, arr);
+    if (t.dtype === 'float16') {
+      // queue.writeBuffer takes whole 4-byte words.
+      const bits = new Uint16Array(Math.ceil(data.length / 2) * 2);
+      bits.set(toHalfArray(data));
+      t.device.write(t.buffer, bits);
+    } else t.device.write(t.buffer, data instanceof Float32Array ? data : Float32Array.from(data));
   }
-  t.requiresGrad = !!opts.requiresGrad;
+  if (opts.requiresGrad) t.requireGrad();
   return t;
 }
 
 export function full(shape: Shape, value: number, opts: CreateOptions = {}): Tensor {
   const device = opts.device ?? getDefaultDevice();
-  const t = empty(shape, device, 'full');
+  const t = empty(shape, device, 'full', opts.dtype);
   if (value === 0) device.clear(t.buffer, 0, Math.ceil(Math.max(4, t.byteSize) / 4) * 4);
   else dispatchElementwise(fillKernel, [], [t], { value }, fmt(shape));
-  t.requiresGrad = !!opts.requiresGrad;
+  if (opts.requiresGrad) t.requireGrad();
   return t;
 }
 
@@ -373,7 +417,7 @@ export function rand(shape: Shape, opts: RandomOptions & { low?: number; high?: 
 /** Same-shape sum without broadcasting and without autograd (gradient accumulation). */
 export function accumulate(a: Tensor, b: Tensor): Tensor {
   if (a.size !== b.size) throw new ShapeError(`accumulate: ${fmt(a.shape)} vs ${fmt(b.shape)}`);
-  const out = empty(a.shape, a.device, 'accumulate');
+  const out = empty(a.shape, a.device, 'accumulate', a.dtype);
   dispatchElementwise(accumulateKernel, [a, b], [out], {}, fmt(a.shape));
   return out;
 }
