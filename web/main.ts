@@ -1,7 +1,8 @@
 /**
  * The demo page: the segmenter mounted full-page. Query parameters set its options, so a link
  * (or a test) can ask for a particular run, e.g. `?case=phantom&phantomSize=48&weights=none&trainSteps=2`
- * (`&viewer=slices` for the plain canvases instead of NiiVue, `&keepLargest=0` to skip the weights'
+ * (`&viewer=slices` for the plain canvases instead of NiiVue, `&precision=f32|f16` to override
+ * the automatic choice (f16 on GPUs with shader-f16), `&keepLargest=0` to skip the weights'
  * post-processing).
  * Without `weights=` the page loads the shipped weights.
  */
@@ -33,6 +34,8 @@ const weights = q.get('weights') ?? SHIPPED_WEIGHTS_URL;
 if (weights !== 'none') options.weightsUrl = weights;
 if (q.has('tta')) options.tta = q.get('tta') !== '0';
 if (q.has('keepLargest')) options.keepLargest = q.get('keepLargest') !== '0';
+const precision = q.get('precision');
+if (precision === 'auto' || precision === 'f32' || precision === 'f16') options.precision = precision;
 
 const app = document.getElementById('app');
 if (!app) throw new Error('index.html has no #app element');

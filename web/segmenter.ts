@@ -15,6 +15,8 @@ import type { Region } from '../src/data/regions.js';
 import { presetConfig, type ModelConfig } from '../src/hnfnet/config.js';
 import type { SegmentationModel } from '../src/hnfnet/build.js';
 import { segmentCase } from '../src/infer/inferencer.js';
+import { predictorAt, resolvePrecision, type Precision } from '../src/infer/precision.js';
+import type { Predictor } from '../src/infer/sliding-window.js';
 import { loadModelFromWeights, saveWeights, weightsKeepLargest } from '../src/hnfnet/weights.js';
 import { filterComponents } from '../src/infer/keep-largest.js';
 import { caseFromFiles, describeCase, filesFromDrop, phantomCase } from './case-input.js';
@@ -58,6 +60,12 @@ export interface SegmenterOptions {
    * page's checkbox starts at this value and the user can untick it.
    */
   keepLargest?: boolean;
+  /**
+   * 'auto' (default): float16 storage where the adapter has shader-f16 and is a GPU, else f32
+   * (resolvePrecision says why); 'f32' or 'f16' force one. The f16 run uses a float16 copy of
+   * the model, so the f32 weights stay as they were (the page may train them further).
+   */
+  precision?: Precision | 'auto';
   /** Largest edge of a slice view in CSS pixels (default 250; NiiVue's four tiles take twice that square). */
   viewSize?: number;
   /**
@@ -116,6 +124,17 @@ interface LoadedModel {
 type Overlay = 'prediction' | 'reference' | 'none';
 
 export function mountSegmenter(element: HTMLElement, options: SegmenterOptions = {}): Segmenter {
+  /** The float16 copy of the last model segmented at f16 (its f32 weights stay untouched). */
+  let half: { of: SegmentationModel; model: SegmentationModel } | null = null;
+  async function predictorFor(m: LoadedModel, dev: Device): Promise<Predictor> {
+    if (resolvePrecision(dev, options.precision ?? 'auto') === 'f32') return (x) => m.model.call(x);
+    if (half?.of !== m.model) {
+      half?.model.dispose();
+      const copy = loadModelFromWeights(await saveWeights(m.model, m.config, m.preset ?? undefined), m.source, { device: dev }).model.eval();
+      half = { of: m.model, model: copy };
+    }
+    return predictorAt(half.model, 'f16');
+  }
   injectStyles(element.ownerDocument);
   const root = h('div', { class: 'hnf-segmenter' });
   element.append(root);
@@ -457,8 +476,9 @@ export function mountSegmenter(element: HTMLElement, options: SegmenterOptions =
     let total = 0;
     prof.start();
     try {
+      const predictor = await predictorFor(m, dev);
       const seg = await run((signal) =>
-        segmentCase(c, [(x) => m.model.call(x)], {
+        segmentCase(c, [predictor], {
           device: dev,
           window,
           overlap,

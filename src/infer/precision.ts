@@ -1,5 +1,7 @@
+import { isCpuAdapter } from '../kernels/conv3d-tiled.js';
 import type { Module } from '../nn/module.js';
-import { ArgumentError } from '../tensor/errors.js';
+import type { Device } from '../tensor/device.js';
+import { ArgumentError, NotImplementedError } from '../tensor/errors.js';
 import { tidy } from '../tensor/scope.js';
 import { noGrad, type Tensor } from '../tensor/tensor.js';
 import type { Predictor } from './sliding-window.js';
@@ -20,4 +22,17 @@ export function predictorAt(model: Module<[Tensor], Tensor>, precision: Precisio
   if (precision !== 'f16') throw new ArgumentError(`precision must be f32 or f16, got ${String(precision)}`);
   model.to('float16');
   return (x) => noGrad(() => tidy(() => model.call(x.to('float16')).to('float32')));
+}
+
+/**
+ * The precision a caller's choice comes to on a device. 'auto' (the demo's default) is f16
+ * where the adapter has `shader-f16` and is a GPU; on a CPU adapter (lavapipe, SwiftShader) the
+ * f16↔f32 conversions cost more than the halved memory traffic saves (conv3d forward measured
+ * 3.2× slower there), so auto stays f32. An explicit 'f16' without `shader-f16` is an error.
+ */
+export function resolvePrecision(device: Device, choice: Precision | 'auto' = 'auto'): Precision {
+  if (choice === 'auto') return device.hasHalf && !isCpuAdapter(device) ? 'f16' : 'f32';
+  if (!PRECISIONS.includes(choice)) throw new ArgumentError(`precision must be auto, f32 or f16, got ${String(choice)}`);
+  if (choice === 'f16' && !device.hasHalf) throw new NotImplementedError(`precision f16: the adapter (${device.adapterInfo}) does not offer the WebGPU feature shader-f16; use f32`);
+  return choice;
 }
