@@ -40,7 +40,8 @@ async function runCase(opts: ExportOptions): Promise<CheckResult> {
   dirs.push(dir);
   await exportCase(await getDevice(), opts, dir);
   const r = spawnSync(PYTHON, [CHECK, dir], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`check_equivalence.py failed (${r.status}):\n${r.stderr}`);
+  // A signal and no status: killed, most often by the kernel's OOM killer (the 128³ case needs ~18 GB).
+  if (r.status !== 0) throw new Error(`check_equivalence.py failed (${r.status ?? `killed by ${r.signal}`}):\n${r.stderr}`);
   return JSON.parse(r.stdout) as CheckResult;
 }
 
