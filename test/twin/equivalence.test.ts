@@ -116,7 +116,7 @@ describe.skipIf(missing !== null)(`PyTorch twin equivalence${missing ? ` (skippe
       expect(twin.metadata.hnfnet_preset).toBe(presets[i]);
       expect(JSON.parse(twin.metadata.hnfnet_config!)).toEqual(JSON.parse(decodeSafetensors(readFileSync(f)).metadata.hnfnet_config!));
     }
-  });
+  }, 300_000);
 
   it('tiny at 32³: eval forward, and one training step (loss, every gradient, EM bases, stop-gradient)', async () => {
     checkStep(await runCase({ preset: 'tiny', seed: 3, size: 32, grads: true, jitter: 0.1 }), 'tiny 32³');
