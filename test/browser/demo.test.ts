@@ -132,7 +132,8 @@ describe.skipIf(missing !== null)(`demo in headless Chromium${missing ? ` (skipp
   it(
     'segments at f16 when asked (precision=f16): the labels of the f32 run up to float16 rounding, or a clear error without shader-f16',
     async () => {
-      const { page } = browser;
+      // A page of its own: the tests after this one go on with the shared page's state.
+      const page = await browser.context.newPage();
       const segmentAt = async (precision: string): Promise<{ note: string; error: string | null }> => {
         await page.goto(`${server.url}${QUERY}&precision=${precision}`);
         await page.waitForSelector('.hnf-segmenter[data-state="ready"]', { timeout: 60_000 });
@@ -145,22 +146,26 @@ describe.skipIf(missing !== null)(`demo in headless Chromium${missing ? ` (skipp
         return { note: (await page.locator('[data-result]').textContent()) ?? '', error };
       };
       const counts = (note: string) => (/NCR\/NET (\d+), ED (\d+), ET (\d+)/.exec(note) ?? []).slice(1).map(Number);
-      const f32 = await segmentAt('f32');
-      expect(f32.error).toBeNull();
-      const hasHalf = await page.evaluate(async () => ((await navigator.gpu.requestAdapter())?.features.has('shader-f16') ?? false));
-      const f16 = await segmentAt('f16');
-      console.log(`demo precision: Chromium's adapter ${hasHalf ? 'has' : 'lacks'} shader-f16; f32 ${JSON.stringify(counts(f32.note))}, f16 ${f16.error ?? JSON.stringify(counts(f16.note))}`);
-      if (!hasHalf) {
-        expect(f16.error).toMatch(/shader-f16/);
-        return;
+      try {
+        const f32 = await segmentAt('f32');
+        expect(f32.error).toBeNull();
+        const hasHalf = await page.evaluate(async () => ((await navigator.gpu.requestAdapter())?.features.has('shader-f16') ?? false));
+        const f16 = await segmentAt('f16');
+        console.log(`demo precision: Chromium's adapter ${hasHalf ? 'has' : 'lacks'} shader-f16; f32 ${JSON.stringify(counts(f32.note))}, f16 ${f16.error ?? JSON.stringify(counts(f16.note))}`);
+        if (!hasHalf) {
+          expect(f16.error).toMatch(/shader-f16/);
+          return;
+        }
+        expect(f16.error).toBeNull();
+        const [a, b] = [counts(f32.note), counts(f16.note)];
+        expect(a).toHaveLength(3);
+        expect(b).toHaveLength(3);
+        // The same in-page training (seeded) and the same windows: only float16 storage differs.
+        const moved = a.reduce((t, v, i) => t + Math.abs(v - b[i]!), 0);
+        expect(moved).toBeLessThanOrEqual(0.01 * 48 ** 3);
+      } finally {
+        await page.close();
       }
-      expect(f16.error).toBeNull();
-      const [a, b] = [counts(f32.note), counts(f16.note)];
-      expect(a).toHaveLength(3);
-      expect(b).toHaveLength(3);
-      // The same in-page training (seeded) and the same windows: only float16 storage differs.
-      const moved = a.reduce((t, v, i) => t + Math.abs(v - b[i]!), 0);
-      expect(moved).toBeLessThanOrEqual(0.01 * 48 ** 3);
     },
     2 * RUN_TIMEOUT_MS + 60_000,
   );
