@@ -1,7 +1,7 @@
 import { isCpuAdapter } from '../kernels/conv3d-tiled.js';
 import type { Module } from '../nn/module.js';
 import type { Device } from '../tensor/device.js';
-import { ArgumentError, NotImplementedError } from '../tensor/errors.js';
+import { ArgumentError } from '../tensor/errors.js';
 import { tidy } from '../tensor/scope.js';
 import { noGrad, type Tensor } from '../tensor/tensor.js';
 import type { Predictor } from './sliding-window.js';
@@ -33,6 +33,6 @@ export function predictorAt(model: Module<[Tensor], Tensor>, precision: Precisio
 export function resolvePrecision(device: Device, choice: Precision | 'auto' = 'auto'): Precision {
   if (choice === 'auto') return device.hasHalf && !isCpuAdapter(device) ? 'f16' : 'f32';
   if (!PRECISIONS.includes(choice)) throw new ArgumentError(`precision must be auto, f32 or f16, got ${String(choice)}`);
-  if (choice === 'f16' && !device.hasHalf) throw new NotImplementedError(`precision f16: the adapter (${device.adapterInfo}) does not offer the WebGPU feature shader-f16; use f32`);
+  if (choice === 'f16') device.checkHalf('precision f16');
   return choice;
 }

@@ -368,8 +368,10 @@ export class Device {
 
   /** The definition to run for these arguments: its halfVariant where one is bound to a float16 tensor. */
   private forDtypes(def: KernelDef, args: DispatchArgs): KernelDef {
+    // Every dispatch passes here: the common all-float32 case allocates nothing.
+    const isHalf = (b: BufferArg) => b.dtype === 'float16';
+    if (!args.inputs.some(isHalf) && !args.outputs.some(isHalf)) return def;
     const all = [...args.inputs, ...args.outputs];
-    if (!all.some((b) => b.dtype === 'float16')) return def;
     const bindings = [...def.inputs, ...def.outputs].map(binding);
     const half = all.map((b) => b.dtype === 'float16');
     if (!def.halfStorage) {

@@ -25,7 +25,7 @@ describe('resolvePrecision', () => {
     expect(plain.hasHalf).toBe(false);
     expect(resolvePrecision(plain, 'auto')).toBe('f32');
     expect(() => resolvePrecision(plain, 'f16')).toThrow(NotImplementedError);
-    expect(() => resolvePrecision(plain, 'f16')).toThrow(/does not offer the WebGPU feature shader-f16/);
+    expect(() => resolvePrecision(plain, 'f16')).toThrow(/precision f16: float16 tensors need the WebGPU feature 'shader-f16'/);
     plain.destroy();
   });
 });
