@@ -73,6 +73,12 @@ export const CONV3D_CANDIDATES: readonly ConvCandidate[] = [
   tiledCandidate('tiled-8x8', { tw: 8, tc4: 2, wtc4: 2, wg: 64, lanes: 8192 }),
   tiledCandidate('tiled-cpu-wg128', { ...CPU_TILES, wg: 128 }),
   tiledCandidate('tiled-gpu-wg256', { ...GPU_TILES, wg: 256 }),
+  // Weights loaded once per subgroup and broadcast: on a CPU adapter a weight load is a
+  // per-lane gather of one address, so sharing it pays for more channels per invocation.
+  tiledCandidate('tiled-cpu-sg8', { ...CPU_TILES, sg: 8 }),
+  tiledCandidate('tiled-16x8-sg8', { ...CPU_TILES, tc4: 2, sg: 8 }),
+  tiledCandidate('tiled-8x16-sg8', { ...CPU_TILES, tw: 8, tc4: 4, sg: 8 }),
+  tiledCandidate('tiled-gpu-sg4', { ...GPU_TILES, sg: 4 }),
   gemmCandidate('gemm-64x64', GEMM_TILES.t64x64),
   gemmCandidate('gemm-64x32', GEMM_TILES.t64x32),
   gemmCandidate('gemm-32x32', GEMM_TILES.t32x32),

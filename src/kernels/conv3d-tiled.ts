@@ -40,6 +40,14 @@ export interface ConvTiles {
   wg: number;
   /** Weight gradient: invocations to aim for when splitting the voxel reduction. */
   lanes: number;
+  /**
+   * Forward/dgrad: 0, or the subgroup lanes (4 or 8) that load one row's weight vec4s
+   * together and hand them round with `subgroupBroadcast`. Every lane of a workgroup reads
+   * the same weights, and a CPU adapter gathers a uniform address per lane, so one load
+   * then does the work of up to `sg`. Needs the 'subgroups' feature and subgroups of at
+   * least `sg` lanes.
+   */
+  sg?: 0 | 4 | 8;
 }
 
 /**
@@ -233,6 +241,7 @@ interface ConvKernelKey {
   tw: number;
   tc4: number;
   wg: number;
+  sg: number;
   /** Taps and stride along W: compile-time, because they decide which vec4 lanes each tap reads. */
   kw: number;
   sw: number;
@@ -256,12 +265,22 @@ function convKernel(k: ConvKernelKey): KernelDef {
   const key = JSON.stringify(k);
   let def = convKernels.get(key);
   if (def) return def;
-  const { tw, tc4, wg, kw, sw } = k;
+  const { tw, tc4, wg, sg, kw, sw } = k;
   const nvec = Math.ceil(((tw - 1) * sw + kw) / 4);
   const acc = (j: number, c: number): string => `a${j}_${c}`;
+  // With sg lanes sharing the loads, slot x·tc4 + c of the row's kw·tc4 weight vec4s is
+  // loaded by lane slot % sg in load slot / sg, then broadcast from there.
+  const slots = kw * tc4;
+  const sgLoads = sg ? Math.ceil(slots / sg) : 0;
+  const shared = R(sgLoads, (p) => `        let ws${p} = wt[wb + sx${p} * u.cop4 + sc${p}];`);
+  const wload = (x: number, c: number): string => {
+    if (!sg) return `wt[wb + ${x} * u.cop4 + ${c}]`;
+    const slot = x * tc4 + c;
+    return `subgroupBroadcast(ws${Math.floor(slot / sg)}, ${slot % sg}u)`;
+  };
   const taps = R(kw, (x) =>
     [
-      R(tc4, (c) => `        let w${x}_${c} = wt[wb + ${x} * u.cop4 + ${c}];`),
+      R(tc4, (c) => `        let w${x}_${c} = ${wload(x, c)};`),
       R(tw, (j) => {
         const q = j * sw + x;
         return R(tc4, (c) => `        ${acc(j, c)} = fma(vec4<f32>(x${q >> 2}[${q & 3}]), w${x}_${c}, ${acc(j, c)});`);
@@ -275,17 +294,26 @@ function convKernel(k: ConvKernelKey): KernelDef {
     if (co >= u.cout) { break; }
     let yb = ybase + co * u.yc;
     let bv = bias[co];
-${R(tw, (j) => `    if (q0 + ${j} < u.nw) { ys[yb + (q0 + ${j}) * u.yw] = ${acc(j, c)}[e] + bv; }`)}
+${R(tw, (j) => `    if (live && q0 + ${j} < u.nw) { ys[yb + (q0 + ${j}) * u.yw] = ${acc(j, c)}[e] + bv; }`)}
   }`);
   def = {
-    name: `conv3d_tiled_${tw}x${tc4 * 4}${wg === 64 ? '' : `_wg${wg}`}_k${kw}s${sw}`,
+    name: `conv3d_tiled_${tw}x${tc4 * 4}${wg === 64 ? '' : `_wg${wg}`}${sg ? `_sg${sg}` : ''}_k${kw}s${sw}`,
     inputs: [{ name: 'xs', type: 'vec4<f32>' }, { name: 'wt', type: 'vec4<f32>' }, 'bias'],
     outputs: ['ys'],
     uniforms: convUniforms,
     workgroupSize: wg,
     halfStorage: true,
-    body: `  let r = i32((wid.z * nwg.x + wid.x) * ${wg}u + lid.x);
-  if (r >= u.total) { return; }
+    ...(sg ? { enable: ['subgroups'] as const } : {}),
+    // A subgroup variant keeps every lane to the end (broadcasts need the whole subgroup):
+    // lanes past the last tile recompute it and store nothing.
+    body: `  let r0 = i32((wid.z * nwg.x + wid.x) * ${wg}u + lid.x);
+${sg ? `  let live = r0 < u.total;
+  let r = min(r0, u.total - 1);
+${R(sgLoads, (p) => `  let sl${p} = min(${p * sg}u + sgid % ${sg}u, ${slots - 1}u);
+  let sx${p} = i32(sl${p} / ${tc4}u);
+  let sc${p} = i32(sl${p} % ${tc4}u);`)}` : `  if (r0 >= u.total) { return; }
+  let live = true;
+  let r = r0;`}
   let rw = r % u.runs;
   let qh = (r / u.runs) % u.nh;
   let qd = (r / (u.runs * u.nh)) % u.nd;
@@ -301,6 +329,7 @@ ${R(tw, (j) => R(tc4, (c) => `  var ${acc(j, c)} = vec4<f32>(0.0);`))}
         let xb = ((xc + kz) * u.hp + qh * u.sh + ky + u.ofh) * u.wp4 + xw;
 ${R(nvec, (v) => `        let x${v} = xs[xb + ${v}];`)}
         let wb = ((ic * u.kd + kz) * u.kh + ky) * ${kw} * u.cop4 + cg;
+${shared}
 ${taps}
       }
     }
@@ -349,7 +378,7 @@ function runConv(p: ConvPass, tiles: ConvTiles): void {
   const groups = Math.ceil(total / tiles.wg);
   const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
   const gx = Math.min(groups, maxDim);
-  const def = convKernel({ tw: tiles.tw, tc4: tiles.tc4, wg: tiles.wg, kw: p.taps[2], sw: p.stride[2] });
+  const def = convKernel({ tw: tiles.tw, tc4: tiles.tc4, wg: tiles.wg, sg: tiles.sg ?? 0, kw: p.taps[2], sw: p.stride[2] });
   device.dispatch(def, {
     inputs: [arg(p.input.t), arg(p.weights), arg(p.bias)],
     outputs: [arg(p.y)],
@@ -575,6 +604,8 @@ export function tiledInputGrad(gy: Tensor, weight: Tensor, g: ConvGeometry, tile
 export function tiledFits(g: ConvGeometry, tiles: ConvTiles, device: Device): { forward: boolean; inputGrad: boolean; weightGrad: boolean } {
   // Empty tensors would make vec4 bindings smaller than one vec4; the direct kernels handle them.
   if (g.n === 0 || g.ci === 0 || g.co === 0) return { forward: false, inputGrad: false, weightGrad: false };
+  const sg = tiles.sg ?? 0;
+  if (sg && !(device.features.has('subgroups') && device.subgroupMinSize >= sg)) return { forward: false, inputGrad: false, weightGrad: false };
   const limit = Math.floor(Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize) / 4);
   const ok = (...sizes: number[]): boolean => sizes.every((s) => s <= limit);
   const f = forwardPlan(g, tiles, device);
@@ -595,9 +626,9 @@ export function tiledFits(g: ConvGeometry, tiles: ConvTiles, device: Device): { 
  */
 export function tiledKernels(g: ConvGeometry, tiles: ConvTiles, passes: readonly ConvPassName[] = ['forward', 'inputGrad', 'weightGrad']): KernelDef[] {
   const defs = [padKernel, weightKernel, biasKernel];
-  if (passes.includes('forward')) defs.push(convKernel({ tw: tiles.tw, tc4: tiles.tc4, wg: tiles.wg, kw: g.k[2], sw: g.stride[2] }));
+  if (passes.includes('forward')) defs.push(convKernel({ tw: tiles.tw, tc4: tiles.tc4, wg: tiles.wg, sg: tiles.sg ?? 0, kw: g.k[2], sw: g.stride[2] }));
   if (passes.includes('inputGrad')) {
-    for (const f of inputGradPlan(g, tiles).live[2]) defs.push(convKernel({ tw: tiles.tw, tc4: tiles.tc4, wg: tiles.wg, kw: f.m, sw: 1 }));
+    for (const f of inputGradPlan(g, tiles).live[2]) defs.push(convKernel({ tw: tiles.tw, tc4: tiles.tc4, wg: tiles.wg, sg: tiles.sg ?? 0, kw: f.m, sw: 1 }));
   }
   if (passes.includes('weightGrad')) defs.push(wgradKernel({ tc4: tiles.wtc4, wg: tiles.wg, kh: g.k[1], kw: g.k[2], sw: g.stride[2] }));
   return [...new Set(defs)];

@@ -1,5 +1,6 @@
 import { accumulate, attachGrad, empty, full, noGrad, zeros, type Tensor } from '../tensor/tensor.js';
 import type { Device } from '../tensor/device.js';
+import type { DType } from '../tensor/dtype.js';
 import type { TuneRequest } from '../tensor/tuner.js';
 import { shapeClass } from '../tensor/tune-key.js';
 import { tidy } from '../tensor/scope.js';
@@ -224,14 +225,15 @@ const SUBGROUP: MomentsVariant = {
 export const INSTANCE_NORM_MOMENTS: readonly MomentsVariant[] = [STRIDED, SUBGROUP];
 
 /** The tuner's request for pass 2 of planes of s voxels: the variants this device can run. */
-export function momentsRequest(device: Device, planes: number, s: number): TuneRequest<MomentsVariant> {
+export function momentsRequest(device: Device, planes: number, s: number, dtype: DType = 'float32'): TuneRequest<MomentsVariant> {
   const candidates = INSTANCE_NORM_MOMENTS.filter((v) => v.fits(device)).map((v) => ({ name: v.name, impl: v }));
   return {
-    key: { op: 'instance_norm', family: 'moments', shape: shapeClass([planes, s]), attrs: s % 4 === 0 ? 'vec4' : 'scalar' },
+    // float16 planes move half the bytes per voxel, so they get a key (and a measurement) of their own.
+    key: { op: 'instance_norm', family: 'moments', shape: shapeClass([planes, s]), attrs: `${s % 4 === 0 ? 'vec4' : 'scalar'}${dtype === 'float32' ? '' : ` ${dtype}`}` },
     candidates,
     fallback: STRIDED.name,
     trial: () => {
-      const x = full([planes * s], 0.5, { device });
+      const x = full([planes * s], 0.5, { device, dtype });
       const part1 = zeros([planes, SAMPLE_LANES], { device });
       const ns = Math.ceil(s / Math.ceil(s / MAX_SAMPLES));
       return {
@@ -448,7 +450,7 @@ export function instanceNormStats(x: Tensor, eps = 1e-5, variant?: MomentsVarian
   const label = fmt(x.shape);
   const part1 = empty([planes, SAMPLE_LANES], dev, 'instance_norm');
   dev.dispatch(sampleKernel, { inputs: [arg(x)], outputs: [arg(part1)], uniforms: { planes, s, step, ns }, invocations: planes * SAMPLE_LANES, label });
-  const moments = variant ?? dev.tuner.choose(momentsRequest(dev, planes, s));
+  const moments = variant ?? dev.tuner.choose(momentsRequest(dev, planes, s, x.dtype));
   if (!moments.fits(dev)) throw new ArgumentError(`instanceNormStats: variant "${moments.name}" needs a feature this device lacks (features: ${[...dev.features].join(', ') || 'none'})`);
   const { part2, partials } = moments.run(x, part1, planes, s, ns);
   const stats = empty([planes, 4], dev, 'instance_norm');

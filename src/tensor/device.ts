@@ -109,6 +109,11 @@ export type DispatchHook = (kernel: string, label: string, pass: GPUComputePassE
  * One WebGPU device and everything hnfnet keeps per device: limits, buffer pools, the
  * command encoder being recorded, the pipeline cache and error bookkeeping.
  */
+function subgroupMin(info: GPUAdapterInfo | undefined): number {
+  const n = Number((info as { subgroupMinSize?: number } | undefined)?.subgroupMinSize ?? 0);
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
 export class Device {
   readonly limits: DeviceLimits;
   readonly features: ReadonlySet<string>;
@@ -141,6 +146,11 @@ export class Device {
     opts: DeviceOptions,
     /** The Dawn toggles this device was asked for (empty unless set; see DeviceOptions). */
     readonly dawnToggles: DawnToggles = {},
+    /**
+     * The fewest lanes a subgroup of this adapter may have (GPUAdapterInfo.subgroupMinSize);
+     * 0 where the adapter does not say. Subgroup kernels that assume a width check it.
+     */
+    readonly subgroupMinSize = 0,
   ) {
     const l = gpuDevice.limits;
     this.limits = effectiveLimits(Object.fromEntries(REQUESTED_LIMITS.map((k) => [k, Number(l[k])])) as unknown as DeviceLimits, opts.limits);
@@ -175,7 +185,7 @@ export class Device {
     if (opts.device) {
       // Kernels pick variants by adapter (software rasterisers differ from GPUs), so describe it.
       const info = (opts.device as { adapterInfo?: GPUAdapterInfo }).adapterInfo ?? opts.adapter?.info;
-      return new Device(opts.device, describeAdapter(info) || 'device handed in', opts.gpu ?? null, opts);
+      return new Device(opts.device, describeAdapter(info) || 'device handed in', opts.gpu ?? null, opts, {}, subgroupMin(info));
     }
     const toggles = opts.gpu || opts.adapter ? {} : requestedToggles(opts);
     const gpu = opts.adapter ? (opts.gpu ?? null) : (opts.gpu ?? findGPU(toggles));
@@ -189,7 +199,7 @@ export class Device {
     // float16 tensors (inference) need it; without it creating one is a clear error (dtype.ts).
     if (adapter.features.has('shader-f16')) requiredFeatures.push('shader-f16');
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'hnfnet' });
-    return new Device(device, describeAdapter(adapter.info) || 'unknown adapter', gpu, opts, toggles);
+    return new Device(device, describeAdapter(adapter.info) || 'unknown adapter', gpu, opts, toggles, subgroupMin(adapter.info));
   }
 
   /**

@@ -57,6 +57,18 @@ describe('instance-norm statistics: subgroup variant', () => {
     expect(req.candidates.map((c) => c.name)).toEqual(device.features.has('subgroups') ? ['strided', 'subgroup'] : ['strided']);
   });
 
+  it('float16 planes are tuned under a key of their own, and their trial runs on float16 data', async (ctx) => {
+    const f32 = momentsRequest(device, 8, 4096);
+    const f16 = momentsRequest(device, 8, 4096, 'float16');
+    expect(keyString({ ...f16.key, adapter: device.adapterInfo })).not.toBe(keyString({ ...f32.key, adapter: device.adapterInfo }));
+    expect(f16.key.attrs).toContain('float16');
+    if (!device.features.has('shader-f16')) ctx.skip();
+    const trial = f16.trial();
+    for (const c of f16.candidates) trial.run(c.impl);
+    trial.dispose();
+    await device.sync();
+  });
+
   it('the strided pass matches the reference (the baseline the variant is held to)', async () => {
     for (const [shape, seed] of SHAPES) await checkStats(shape, seed, variant('strided'));
   });

@@ -97,6 +97,35 @@ describe('kernels through the tuner', () => {
     expectClose(tuned.gw, ref.gw, 1e-4, 1e-3, 'gw vs host');
   });
 
+  it('the subgroup variants (weights broadcast within a subgroup) equal the host reference, or are not offered', async () => {
+    const sgNames = CONV3D_CANDIDATES.filter((c) => c.name.includes('-sg')).map((c) => c.name);
+    expect(sgNames.length).toBeGreaterThan(0);
+    // Stride 1 (one dgrad phase) and stride 2 (eight phases, kw 1 and 2), each fewer tiles than a workgroup.
+    for (const stride of [1, 2] as const) {
+      const g = convGeometryOf(XS, WS, [5], { stride, padding: 1 });
+      const rc = { x: xh, xShape: XS, w: wh, wShape: WS, b: bh, stride: [stride, stride, stride] as const, pad: [1, 1, 1] as const };
+      const yRef = refConv3d(rc);
+      const gyS = randArray(yRef.length, 7);
+      const gRef = refConv3dGrads(rc, gyS);
+      for (const name of sgNames) {
+        const c = CONV3D_CANDIDATES.find((k) => k.name === name)!;
+        const fits = c.fits!(g, device);
+        const usable = device.features.has('subgroups') && device.subgroupMinSize >= (name.endsWith('sg8') ? 8 : 4);
+        expect(fits.forward, name).toBe(usable);
+        if (!usable) continue;
+        const x = tensor(xh, XS);
+        const w = tensor(wh, WS);
+        const b = tensor(bh, [WS[0]!]);
+        const gy = tensor(gyS, g.out.length === 3 ? [1, WS[0]!, ...g.out] : []);
+        const y = c.passes.forward(x, w, b, g);
+        const gx = c.passes.inputGrad(gy, w, g);
+        expectClose(await y.data(), yRef, 1e-4, 1e-4, `${name} s${stride} y vs host`);
+        expectClose(await gx.data(), gRef.gx, 1e-4, 1e-4, `${name} s${stride} gx vs host`);
+        for (const t of [x, w, b, gy, y, gx]) t.dispose();
+      }
+    }
+  });
+
   it('measures conv3d passes on their real shapes and picks the fastest', async () => {
     const store = new MemoryStore();
     const tuner = device.configureTuning({ mode: 'on', store, reps: 2 });
