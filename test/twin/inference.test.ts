@@ -94,8 +94,11 @@ function expectAgreement(g: Agreement, maxDiffering: number, maxTumourShare: num
   // A segmentation worth comparing: some tumour, not everything.
   expect(g.tumour).toBeGreaterThan(100);
   expect(g.tumour).toBeLessThan(g.voxels * maxTumourShare);
-  // The network outputs agree to float32 rounding of two implementations (≈1e-6) …
-  expect(g.maxProbDiff).toBeLessThan(1e-4);
+  // The network outputs agree to float32 rounding of two implementations. Over 8.9 M voxels
+  // that reached 1.23e-4 on an AMD EPYC machine (the same at the commit before any change of
+  // that session: the twin's CPU kernels and its few-step weights vary with the machine), so
+  // the bound is 5e-4; a wrong kernel is off by far more …
+  expect(g.maxProbDiff).toBeLessThan(5e-4);
   // … so labels may differ only where a probability sits at the threshold, and only a handful.
   expect(g.unexplained).toBe(0);
   expect(g.differing).toBeLessThanOrEqual(maxDiffering);
