@@ -105,15 +105,15 @@ interface Compiled {
 /** Callback for profilers: receives each dispatch's label before it is recorded. */
 export type DispatchHook = (kernel: string, label: string, pass: GPUComputePassEncoder | null) => void;
 
-/**
- * One WebGPU device and everything hnfnet keeps per device: limits, buffer pools, the
- * command encoder being recorded, the pipeline cache and error bookkeeping.
- */
 function subgroupMin(info: GPUAdapterInfo | undefined): number {
   const n = Number((info as { subgroupMinSize?: number } | undefined)?.subgroupMinSize ?? 0);
   return Number.isFinite(n) && n > 0 ? n : 0;
 }
 
+/**
+ * One WebGPU device and everything hnfnet keeps per device: limits, buffer pools, the
+ * command encoder being recorded, the pipeline cache and error bookkeeping.
+ */
 export class Device {
   readonly limits: DeviceLimits;
   readonly features: ReadonlySet<string>;
