@@ -1,6 +1,6 @@
 import type { BenchCase, BenchContext } from '../types.js';
-import { conv3d, convFlops, convGeometry, noGrad, tensor, type Tensor } from '../../src/index.js';
-import { tiledInputGrad, tiledWeightGrad, tilesFor } from '../../src/kernels/conv3d-tiled.js';
+import { conv3d, convFlops, convGeometry, convRequest, noGrad, tensor, type ConvPassName, type Tensor } from '../../src/index.js';
+import type { ConvPasses } from '../../src/kernels/conv3d-split.js';
 import { GEMM_PASSES } from '../../src/kernels/conv3d-gemm.js';
 import { BWD, FWD, K, PAD, bwdName, fwdFlops, fwdName, keep, values, type Workload } from '../conv3d-workloads.js';
 
@@ -63,18 +63,15 @@ function backward(w: Workload, variant: Variant): BenchCase {
       const g = convGeometry(x, wt, b, { stride: w.stride, padding: PAD });
       if (2 * convFlops(g) !== 2 * fwdFlops(w)) throw new Error('conv3d bench: FLOP counts disagree');
       const gy = tensor(values(w.cout * g.out[0] * g.out[1] * g.out[2], 14, 1), [1, w.cout, ...g.out], { device: ctx.device });
-      // The same two passes conv3d's backward runs, without the autograd bookkeeping around them.
-      const tiles = tilesFor(ctx.device);
-      const step =
-        variant === 'gemm'
-          ? (): void => {
-              GEMM_PASSES.inputGrad(gy, wt, g).dispose();
-              GEMM_PASSES.weightGrad(x, gy, g).dispose();
-            }
-          : (): void => {
-              tiledInputGrad(gy, wt, g, tiles).dispose();
-              tiledWeightGrad(x, gy, g, tiles).dispose();
-            };
+      // The same two passes conv3d's backward runs (the candidates its tuner picks, as for the
+      // forward rows), without the autograd bookkeeping around them.
+      const pick = (pass: ConvPassName): ConvPasses => (variant === 'gemm' ? GEMM_PASSES : ctx.device.tuner.choose(convRequest(g, pass, ctx.device)).passes);
+      const dgrad = pick('inputGrad');
+      const wgrad = pick('weightGrad');
+      const step = (): void => {
+        dgrad.inputGrad(gy, wt, g).dispose();
+        wgrad.weightGrad(x, gy, g).dispose();
+      };
       step();
       await ctx.device.sync();
       return {

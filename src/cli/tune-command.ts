@@ -34,11 +34,12 @@ function parseWindow(s: string): [number, number, number] {
 const ms = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 
 /** One line per key: what runs now, against the shipped default where both were timed. */
-export function formatTuneReport(r: TuneReport, defaults: Record<string, string>): string {
+export function formatTuneReport(r: TuneReport, defaults: Record<string, readonly string[]>): string {
   const lines = [`adapter: ${r.adapter}`, `cache:   ${r.where} (mode ${r.mode})`, ''];
   const head = ['key', 'shape class', 'attributes', 'chosen', 'vs default', 'candidates (median ms)'];
   const rows = r.rows.map((row) => {
-    const dflt = defaults[row.op];
+    // The default that ran for this key: the first of the op's defaults that was offered (and so timed).
+    const dflt = defaults[row.op]?.find((n) => n in row.ms);
     const d = dflt !== undefined ? row.ms[dflt] : undefined;
     const c = row.ms[row.variant];
     const gain = d !== undefined && c !== undefined && c > 0 ? `${(d / c).toFixed(2)}×` : '-';

@@ -6,7 +6,7 @@ import { shapeClass } from '../tensor/tune-key.js';
 import type { ConvGeometry } from './conv3d-geometry.js';
 import type { ConvPasses } from './conv3d-split.js';
 import { directForward, directInputGrad, directKernels, directWeightGrad } from './conv3d-direct.js';
-import { CPU_TILES, GPU_TILES, isCpuAdapter, tiledFits, tiledForward, tiledInputGrad, tiledKernels, tiledWeightGrad, type ConvPassName, type ConvTiles } from './conv3d-tiled.js';
+import { CPU_SG_TILES, CPU_TILES, GPU_TILES, isCpuAdapter, tiledFits, tiledForward, tiledInputGrad, tiledKernels, tiledWeightGrad, type ConvPassName, type ConvTiles } from './conv3d-tiled.js';
 import { GEMM_TILES, gemmFits, gemmKernels, gemmPasses, type GemmTiles } from './conv3d-gemm.js';
 import { shippedDefault } from './tune-defaults.js';
 
@@ -61,7 +61,7 @@ export function gemmCandidate(name: string, tiles: GemmTiles): ConvCandidate {
 
 /**
  * Every conv3d variant the tuner measures; a new one is one more line here (its name must
- * be unique; the shipped defaults in tune-defaults.ts stay today's tilings). The extra
+ * be unique; tune-defaults.ts says which run untuned). The extra
  * tilings fill the template's other corners: 8 voxels × 8 channels (more channel reuse of
  * each input vec4), and wider workgroups of the CPU and GPU tilings (fewer, larger tasks on
  * a CPU adapter; more warps per channel group on a GPU). The direct kernels are last: on
@@ -73,11 +73,16 @@ export const CONV3D_CANDIDATES: readonly ConvCandidate[] = [
   tiledCandidate('tiled-8x8', { tw: 8, tc4: 2, wtc4: 2, wg: 64, lanes: 8192 }),
   tiledCandidate('tiled-cpu-wg128', { ...CPU_TILES, wg: 128 }),
   tiledCandidate('tiled-gpu-wg256', { ...GPU_TILES, wg: 256 }),
-  // Weights loaded once per subgroup and broadcast: on a CPU adapter a weight load is a
-  // per-lane gather of one address, so sharing it pays for more channels per invocation.
+  // Weights (and wgrad's dy) loaded once per subgroup and broadcast: on a CPU adapter a
+  // load is a per-lane gather even of one address, so sharing it pays for more channels
+  // per invocation. Workgroups of 8 to 64 lanes: which spreads best over a CPU's cores
+  // depends on the shape. 8 voxels × 16 channels: for stride 2, whose rows load twice the
+  // input per output (1.3x the default's forward at 64→128 on lavapipe).
+  tiledCandidate('tiled-16x8-wg16-sg8', CPU_SG_TILES),
+  tiledCandidate('tiled-16x8-wg8-sg8', { ...CPU_SG_TILES, wg: 8 }),
+  tiledCandidate('tiled-16x8-wg32-sg8', { ...CPU_SG_TILES, wg: 32 }),
+  tiledCandidate('tiled-8x16-wg8-sg8', { ...CPU_SG_TILES, tw: 8, tc4: 4, wg: 8 }),
   tiledCandidate('tiled-cpu-sg8', { ...CPU_TILES, sg: 8 }),
-  tiledCandidate('tiled-16x8-sg8', { ...CPU_TILES, tc4: 2, sg: 8 }),
-  tiledCandidate('tiled-8x16-sg8', { ...CPU_TILES, tw: 8, tc4: 4, sg: 8 }),
   tiledCandidate('tiled-gpu-sg4', { ...GPU_TILES, sg: 4 }),
   gemmCandidate('gemm-64x64', GEMM_TILES.t64x64),
   gemmCandidate('gemm-64x32', GEMM_TILES.t64x32),
@@ -87,10 +92,30 @@ export const CONV3D_CANDIDATES: readonly ConvCandidate[] = [
 
 const FAMILY: Record<ConvPassName, string> = { forward: 'forward', inputGrad: 'dgrad', weightGrad: 'wgrad' };
 
-/** The candidates that can run this pass of g, and the shipped default (direct where the default's copies do not fit, as before tuning). */
+/**
+ * The candidates that can run this pass of g, and the default: the first of the shipped
+ * defaults that fits, else direct (as before tuning, where the default's copies do not fit).
+ * Requests over the full candidate list are kept per device and geometry: conv3d asks on
+ * every call, and the fit tests of a dozen candidates need not run each time.
+ */
 export function convRequest(g: ConvGeometry, pass: ConvPassName, device: Device, list: readonly ConvCandidate[] = CONV3D_CANDIDATES): TuneRequest<ConvCandidate> {
+  if (list !== CONV3D_CANDIDATES) return makeRequest(g, pass, device, list);
+  let memo = requests.get(device);
+  if (!memo) requests.set(device, (memo = new Map()));
+  const k = `${pass} ${JSON.stringify(g)}`;
+  let req = memo.get(k);
+  if (!req) {
+    // A bound on what a program that runs ever new shapes keeps here.
+    if (memo.size >= 1024) memo.clear();
+    memo.set(k, (req = makeRequest(g, pass, device, list)));
+  }
+  return req;
+}
+
+const requests = new WeakMap<Device, Map<string, TuneRequest<ConvCandidate>>>();
+
+function makeRequest(g: ConvGeometry, pass: ConvPassName, device: Device, list: readonly ConvCandidate[]): TuneRequest<ConvCandidate> {
   const candidates = list.filter((c) => !c.fits || c.fits(g, device)[pass]).map((c) => ({ name: c.name, impl: c }));
-  const dflt = shippedDefault(device, 'conv3d');
   return {
     key: {
       op: 'conv3d',
@@ -100,7 +125,7 @@ export function convRequest(g: ConvGeometry, pass: ConvPassName, device: Device,
       attrs: `k${g.k.join(',')} s${g.stride.join(',')} p${g.pad.join(',')}${g.dtype === 'float32' ? '' : ` ${g.dtype}`}`,
     },
     candidates,
-    fallback: candidates.some((c) => c.name === dflt) ? dflt : DIRECT.name,
+    fallback: shippedDefault(device, 'conv3d', candidates.map((c) => c.name)) ?? DIRECT.name,
     trial: () => convTrial(g, pass, device),
   };
 }

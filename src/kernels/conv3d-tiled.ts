@@ -41,11 +41,12 @@ export interface ConvTiles {
   /** Weight gradient: invocations to aim for when splitting the voxel reduction. */
   lanes: number;
   /**
-   * Forward/dgrad: 0, or the subgroup lanes (4 or 8) that load one row's weight vec4s
-   * together and hand them round with `subgroupBroadcast`. Every lane of a workgroup reads
-   * the same weights, and a CPU adapter gathers a uniform address per lane, so one load
-   * then does the work of up to `sg`. Needs the 'subgroups' feature and subgroups of at
-   * least `sg` lanes.
+   * 0, or the subgroup lanes (4 or 8) that share loads every lane of them needs, each
+   * loading one slot and handing it round with `subgroupBroadcast`: in forward/dgrad one
+   * row's weight vec4s (the same for a whole workgroup), in wgrad a step's dy vec4s (the
+   * same for one chunk of rows). A CPU adapter gathers even a uniform address lane by lane,
+   * so one load then does the work of up to `sg`. Needs the 'subgroups' feature and
+   * subgroups of at least `sg` lanes.
    */
   sg?: 0 | 4 | 8;
 }
@@ -59,6 +60,15 @@ export interface ConvTiles {
  * occupancy, so it gets the classic 4 voxels × 4 channels (not measured on a GPU here).
  */
 export const CPU_TILES: ConvTiles = { tw: 16, tc4: 1, wtc4: 2, wg: 64, lanes: 4096 };
+
+/**
+ * The CPU tiling where weights and dy are shared within subgroups of 8 (the CPU class's
+ * first default; docs/PERFORMANCE.md has the measurements). Once a weight vec4 costs one
+ * load per subgroup, 8 channels per invocation beat 4 (the x loads are amortised twice as
+ * far), and workgroups of 16 (two subgroups) beat 64: lavapipe runs a workgroup on one
+ * thread, and smaller ones spread more evenly over the cores.
+ */
+export const CPU_SG_TILES: ConvTiles = { tw: 16, tc4: 2, wtc4: 2, wg: 16, lanes: 4096, sg: 8 };
 export const GPU_TILES: ConvTiles = { tw: 4, tc4: 1, wtc4: 1, wg: 64, lanes: 65536 };
 
 export function isCpuAdapter(device: Device): boolean {
@@ -630,7 +640,7 @@ export function tiledKernels(g: ConvGeometry, tiles: ConvTiles, passes: readonly
   if (passes.includes('inputGrad')) {
     for (const f of inputGradPlan(g, tiles).live[2]) defs.push(convKernel({ tw: tiles.tw, tc4: tiles.tc4, wg: tiles.wg, sg: tiles.sg ?? 0, kw: f.m, sw: 1 }));
   }
-  if (passes.includes('weightGrad')) defs.push(wgradKernel({ tc4: tiles.wtc4, wg: tiles.wg, kh: g.k[1], kw: g.k[2], sw: g.stride[2] }));
+  if (passes.includes('weightGrad')) defs.push(wgradKernel({ tc4: tiles.wtc4, wg: tiles.wg, sg: tiles.sg ?? 0, kh: g.k[1], kw: g.k[2], sw: g.stride[2] }));
   return [...new Set(defs)];
 }
 
@@ -641,6 +651,7 @@ export type ConvPassName = 'forward' | 'inputGrad' | 'weightGrad';
 interface WgradKey {
   tc4: number;
   wg: number;
+  sg: number;
   kh: number;
   kw: number;
   sw: number;
@@ -653,13 +664,22 @@ const wgradKernels = new Map<string, KernelDef>();
  * output channels, with accumulators for every (kh, kw) tap. It walks its rows 4 output
  * voxels at a time: per step one vec4 of dy per channel, and per kh the vec4s of the
  * input row those 4 voxels' taps touch. Partials go to [chunk, Co, Ci, kd, kh, kw].
+ *
+ * All (ci, kd) lanes of one chunk read the same dy vec4s. The subgroup variant (sg > 0)
+ * therefore gives each workgroup one chunk (`blocks` workgroups of it cover the
+ * (ci, kd) pairs; lanes past them recompute the last pair and store nothing), so that
+ * whatever lanes the adapter groups into a subgroup, they share the chunk: each loads one
+ * slot of the step's dy vec4s and broadcasts it.
  */
 function wgradKernel(k: WgradKey): KernelDef {
   const key = JSON.stringify(k);
   let def = wgradKernels.get(key);
   if (def) return def;
-  const { tc4, wg, kh, kw, sw } = k;
+  const { tc4, wg, sg, kh, kw, sw } = k;
   const nvec = Math.ceil((3 * sw + kw) / 4);
+  const slots = tc4 * 4;
+  const sgLoads = sg ? Math.ceil(slots / sg) : 0;
+  const gload = (c: number): string => (sg ? `subgroupBroadcast(gs${Math.floor(c / sg)}, ${c % sg}u)` : `gy[gr + ${c} * cs + s4]`);
   const acc = (y: number, x: number, c: number): string => `a${y}_${x}_${c}`;
   const fmas: string[] = [];
   for (let q = 0; q < 4; q++) {
@@ -675,19 +695,29 @@ function wgradKernel(k: WgradKey): KernelDef {
     let co = co0 + ${c * 4} + e;
     if (co >= u.cout) { break; }
     let pb = ((chunk * u.cout + co) * u.cin + ic) * u.kd * ${kh * kw} + kz * ${kh * kw};
-${R(kh, (y) => R(kw, (x) => `    part[pb + ${y * kw + x}] = ${acc(y, x, c)}[e];`))}
+${R(kh, (y) => R(kw, (x) => `    if (live) { part[pb + ${y * kw + x}] = ${acc(y, x, c)}[e]; }`))}
   }`);
   def = {
-    name: `conv3d_wgrad_${tc4 * 4}${wg === 64 ? '' : `_wg${wg}`}_k${kh}x${kw}s${sw}`,
+    name: `conv3d_wgrad_${tc4 * 4}${wg === 64 ? '' : `_wg${wg}`}${sg ? `_sg${sg}` : ''}_k${kh}x${kw}s${sw}`,
     inputs: [{ name: 'xs', type: 'vec4<f32>' }, { name: 'gy', type: 'vec4<f32>' }],
     outputs: ['part'],
-    uniforms: ['cin', 'kd', 'sd', 'sh', 'dp', 'hp', 'wp4', 'nd', 'nh', 'nw4', 'coutp', 'rows', 'rpc', 'lanes', 'cout'].map((name) => ({ name, type: 'i32' as const })),
+    uniforms: ['cin', 'kd', 'sd', 'sh', 'dp', 'hp', 'wp4', 'nd', 'nh', 'nw4', 'coutp', 'rows', 'rpc', 'lanes', 'cout', 'chunks', 'blocks'].map((name) => ({ name, type: 'i32' as const })),
     workgroupSize: wg,
-    body: `  let l = i32((wid.z * nwg.x + wid.x) * ${wg}u + lid.x);
+    ...(sg ? { enable: ['subgroups'] as const } : {}),
+    body: `${sg ? `  let wgi = i32(wid.z * nwg.x + wid.x);
+  let chunk = wgi / u.blocks;
+  if (chunk >= u.chunks) { return; }
+  let p0 = (wgi % u.blocks) * ${wg} + i32(lid.x);
+  let live = p0 < u.cin * u.kd;
+  let p = min(p0, u.cin * u.kd - 1);
+  let kz = p % u.kd;
+  let ic = p / u.kd;
+${R(sgLoads, (q) => `  let sl${q} = i32(min(${q * sg}u + sgid % ${sg}u, ${slots - 1}u));`)}` : `  let l = i32((wid.z * nwg.x + wid.x) * ${wg}u + lid.x);
   if (l >= u.lanes) { return; }
+  let live = true;
   let kz = l % u.kd;
   let ic = (l / u.kd) % u.cin;
-  let chunk = l / (u.kd * u.cin);
+  let chunk = l / (u.kd * u.cin);`}
   let co0 = i32(wid.y) * ${tc4 * 4};
   let cs = u.nd * u.nh * u.nw4;
 ${R(kh, (y) => R(kw, (x) => R(tc4, (c) => `  var ${acc(y, x, c)} = vec4<f32>(0.0);`)))}
@@ -699,7 +729,8 @@ ${R(kh, (y) => R(kw, (x) => R(tc4, (c) => `  var ${acc(y, x, c)} = vec4<f32>(0.0
     let xr = (((b * u.cin + ic) * u.dp + qd * u.sd + kz) * u.hp + qh * u.sh) * u.wp4;
     let gr = (((b * u.coutp + co0) * u.nd + qd) * u.nh + qh) * u.nw4;
     for (var s4 = 0; s4 < u.nw4; s4++) {
-${R(tc4 * 4, (c) => `      let g${c} = gy[gr + ${c} * cs + s4];`)}
+${R(sgLoads, (q) => `      let gs${q} = gy[gr + sl${q} * cs + s4];`)}
+${R(slots, (c) => `      let g${c} = ${gload(c)};`)}
 ${R(kh, (y) => R(nvec, (v) => `      let x${y}_${v} = xs[xr + ${y} * u.wp4 + s4 * ${sw} + ${v}];`))}
 ${fmas.join('\n')}
     }
@@ -752,9 +783,12 @@ export function tiledWeightGrad(x: Tensor, gy: Tensor, g: ConvGeometry, tiles: C
   const gin = padded(gy, coutP, [od, oh, ow4 * 4], [0, 0, 0]);
   const lanes = chunks * g.ci * kd;
   const part = empty([chunks, g.co * g.ci * taps], device, 'conv3d_wgrad');
-  const groups = Math.ceil(lanes / tiles.wg);
+  const sg = tiles.sg ?? 0;
+  // The subgroup variant: whole workgroups per chunk (see wgradKernel).
+  const blocks = Math.ceil((g.ci * kd) / tiles.wg);
+  const groups = sg ? chunks * blocks : Math.ceil(lanes / tiles.wg);
   const gx = Math.min(groups, device.limits.maxComputeWorkgroupsPerDimension);
-  device.dispatch(wgradKernel({ tc4: tiles.wtc4, wg: tiles.wg, kh, kw, sw: g.stride[2] }), {
+  device.dispatch(wgradKernel({ tc4: tiles.wtc4, wg: tiles.wg, sg, kh, kw, sw: g.stride[2] }), {
     inputs: [arg(xin.t), arg(gin.t)],
     outputs: [arg(part)],
     uniforms: {
@@ -773,6 +807,8 @@ export function tiledWeightGrad(x: Tensor, gy: Tensor, g: ConvGeometry, tiles: C
       rpc,
       lanes,
       cout: g.co,
+      chunks,
+      blocks,
     },
     workgroups: [gx, coutP / (4 * tiles.wtc4), Math.ceil(groups / gx)],
     label: `wgrad ${describe(g)}`,

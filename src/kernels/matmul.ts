@@ -1,5 +1,6 @@
 import { attachGrad, empty, full, type Tensor } from '../tensor/tensor.js';
 import type { Candidate } from '../tensor/tuner.js';
+import type { Device } from '../tensor/device.js';
 import { shapeClass } from '../tensor/tune-key.js';
 import { shippedDefault } from './tune-defaults.js';
 import type { KernelDef } from '../tensor/kernel.js';
@@ -107,12 +108,15 @@ function runWith(tiles: BmmTiles, a: Operand, b: Operand, batch: number, m: numb
 /** 'n' for a row-major operand, 't' for a transposed one: the access pattern the timing depends on. */
 const layout = (o: Operand): string => (o.sc === 1 ? 'n' : 't');
 
+const BMM_NAMES = BMM_VARIANTS.map((c) => c.name);
+const BMM_DEFAULT = (device: Device): string => shippedDefault(device, 'bmm', BMM_NAMES) ?? BMM_NAMES[0]!;
+
 function run(a: Operand, b: Operand, batch: number, m: number, n: number, k: number, what: string): Tensor {
   const device = a.t.device;
   const tiles = device.tuner.choose({
     key: { op: 'bmm', family: layout(a) + layout(b), shape: shapeClass([batch, m, n, k]), attrs: '' },
     candidates: BMM_VARIANTS,
-    fallback: shippedDefault(device, 'bmm'),
+    fallback: BMM_DEFAULT(device),
     trial: () => {
       const ta = full(a.t.shape, 0.5, { device });
       const tb = full(b.t.shape, 0.5, { device });

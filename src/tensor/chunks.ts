@@ -2,7 +2,7 @@ import type { BufferArg, Device } from './device.js';
 import type { KernelDef, UniformValues } from './kernel.js';
 import type { Tensor } from './tensor.js';
 import { fmt } from './shape.js';
-import { InternalError, NotImplementedError } from './errors.js';
+import { InternalError } from './errors.js';
 
 /**
  * Binding in ranges. A tensor is one buffer of up to maxBufferSize bytes; a kernel binds a
@@ -62,9 +62,10 @@ export function dispatchElementwise(def: KernelDef, inputs: readonly Tensor[], o
 }
 
 /**
- * Copies `count` elements of src from element `srcStart` into dst from `dstStart` (an
- * encoder copy, which binds nothing and so has no size limit). WebGPU copies whole 4-byte
- * words, which a float16 run at an odd offset or of odd length is not: that is refused.
+ * Copies `count` elements of src from element `srcStart` into dst from `dstStart`: an
+ * encoder copy, which binds nothing and so has no size limit, where the run is whole 4-byte
+ * words (always for float32); a float16 run at an odd offset or of odd length, which no
+ * encoder copy can move, goes through a copy kernel instead.
  */
 export function copyElements(src: Tensor, srcStart: number, dst: Tensor, dstStart: number, count: number): void {
   if (src.dtype !== dst.dtype) throw new InternalError(`copy of ${src.dtype} ${fmt(src.shape)} into ${dst.dtype} ${fmt(dst.shape)}`);
@@ -73,8 +74,46 @@ export function copyElements(src: Tensor, srcStart: number, dst: Tensor, dstStar
   const from = src.byteOffset + srcStart * item;
   const to = dst.byteOffset + dstStart * item;
   const bytes = count * item;
-  if (from % 4 !== 0 || to % 4 !== 0 || bytes % 4 !== 0) {
-    throw new NotImplementedError(`copy of ${count} ${src.dtype} elements from element ${srcStart} of ${fmt(src.shape)} to element ${dstStart} of ${fmt(dst.shape)}: not whole 4-byte words; use float32`);
+  if (from % 4 === 0 && to % 4 === 0 && bytes % 4 === 0) src.device.copy(src.buffer, from, dst.buffer, to, bytes);
+  else kernelCopy(src, srcStart, dst, dstStart, count);
+}
+
+const copyKernel: KernelDef = {
+  name: 'copy_elements',
+  inputs: ['src'],
+  outputs: ['dst'],
+  uniforms: ['so', 'dof', 'n'].map((name) => ({ name, type: 'i32' as const })),
+  workgroupSize: 64,
+  body: `  let i = i32(idx);
+  if (i >= u.n) { return; }
+  dst[u.dof + i] = src[u.so + i];`,
+  halfStorage: true,
+};
+
+/** The aligned binding that holds elements [start, start + count) of t, and where they start in it. */
+function window(t: Tensor, start: number, count: number): { arg: BufferArg; lead: number } {
+  const align = t.device.limits.minStorageBufferOffsetAlignment;
+  const at = t.byteOffset + start * t.itemSize;
+  const base = Math.floor(at / align) * align;
+  const lead = (at - base) / t.itemSize;
+  const bytes = Math.ceil(((lead + count) * t.itemSize) / 4) * 4;
+  return { arg: { buffer: t.buffer, offset: base, bytes, dtype: t.dtype }, lead };
+}
+
+function kernelCopy(src: Tensor, srcStart: number, dst: Tensor, dstStart: number, count: number): void {
+  const device = src.device;
+  // Each window starts up to one alignment before its run: leave room for that in a binding.
+  const per = bindingElems(device, src.itemSize) - device.limits.minStorageBufferOffsetAlignment / src.itemSize;
+  for (let s = 0; s < count; s += per) {
+    const n = Math.min(per, count - s);
+    const a = window(src, srcStart + s, n);
+    const b = window(dst, dstStart + s, n);
+    device.dispatch(copyKernel, {
+      inputs: [a.arg],
+      outputs: [b.arg],
+      uniforms: { so: a.lead, dof: b.lead, n },
+      invocations: n,
+      label: `${n} ${src.dtype} elements from element ${srcStart + s} of ${fmt(src.shape)} to element ${dstStart + s} of ${fmt(dst.shape)}`,
+    });
   }
-  src.device.copy(src.buffer, from, dst.buffer, to, bytes);
 }

@@ -44,7 +44,8 @@ async function runConv(device: Device, xh: Float32Array, wh: Float32Array, bh: F
 
 describe('kernels through the tuner', () => {
   let device: Device;
-  const dflt = (): string => (isCpuAdapter(device) ? 'tiled-cpu' : 'tiled-gpu');
+  // The CPU class's first default needs subgroups of 8 lanes; without them the plain tiling runs.
+  const dflt = (): string => (!isCpuAdapter(device) ? 'tiled-gpu' : device.features.has('subgroups') && device.subgroupMinSize >= 8 ? 'tiled-16x8-wg16-sg8' : 'tiled-cpu');
   beforeAll(async () => {
     device = await getDevice();
   });
@@ -57,18 +58,26 @@ describe('kernels through the tuner', () => {
   const bh = randArray(WS[0]!, 3);
   const gyh = randArray(5 * 6 * 5 * 9, 4);
 
-  it("with tuning off, conv3d runs today's kernels (the shipped default per pass, direct where its copies do not fit)", async () => {
+  it('with tuning off, conv3d runs the first shipped default the device offers (direct where no tiling fits), with the plain tiling\'s numbers', async () => {
     device.configureTuning({ mode: 'off' });
     const g = convGeometryOf(XS, WS, [5], OPTS);
-    for (const pass of PASSES) expect(device.tuner.choose(convRequest(g, pass, device)).name).toBe(dflt());
+    const chosen = PASSES.map((pass) => device.tuner.choose(convRequest(g, pass, device)));
+    for (const c of chosen) expect(c.name).toBe(dflt());
     const off = await runConv(device, xh, wh, bh, gyh);
+    const kernels = (p: ConvPassName, i: number): string[] => chosen[i]!.kernels!(g, [p], device).map((k) => k.name);
+    expect(off.kernels.filter((k) => k.startsWith('conv3d_tiled') || k.startsWith('conv3d_wgrad')).sort()).toEqual([...new Set(PASSES.flatMap(kernels))].filter((k) => k.startsWith('conv3d_tiled') || k.startsWith('conv3d_wgrad')).sort());
+    // The subgroup default shares loads but keeps the order of every sum: the plain tiling's numbers bit for bit.
     const forced = await runConv(device, xh, wh, bh, gyh, isCpuAdapter(device) ? 'cpu' : 'gpu');
-    expect(off.kernels).toEqual(forced.kernels);
     for (const k of ['y', 'gx', 'gw', 'gb'] as const) expect(off[k]).toEqual(forced[k]);
+    // The requests are kept per device and geometry: asking twice costs no fit tests.
+    expect(convRequest(g, 'forward', device)).toBe(convRequest(g, 'forward', device));
     // On a device whose binding is too small for the padded copy, the default is the direct kernels, as before.
     const small = await Device.create({ gpu: device.gpu ?? undefined, limits: { maxStorageBufferBindingSize: 1 << 20 }, tune: { mode: 'off' } });
     const big = convGeometryOf([1, 1, 64, 64, 64], [1, 1, 3, 3, 3], null, { padding: 1 });
     expect(small.tuner.choose(convRequest(big, 'forward', small)).name).toBe('direct');
+    // Weights that fit a binding padded to 4 output channels but not to the subgroup tiling's 8: the next default runs.
+    const wide = convGeometryOf([1, 40000, 1, 1, 4], [4, 40000, 1, 1, 1], null, {});
+    if (isCpuAdapter(small)) expect(small.tuner.choose(convRequest(wide, 'forward', small)).name).toBe('tiled-cpu');
     small.destroy();
   });
 
@@ -97,7 +106,7 @@ describe('kernels through the tuner', () => {
     expectClose(tuned.gw, ref.gw, 1e-4, 1e-3, 'gw vs host');
   });
 
-  it('the subgroup variants (weights broadcast within a subgroup) equal the host reference, or are not offered', async () => {
+  it('the subgroup variants (weight and dy loads shared within a subgroup) equal the host reference in every pass, or are not offered', async () => {
     const sgNames = CONV3D_CANDIDATES.filter((c) => c.name.includes('-sg')).map((c) => c.name);
     expect(sgNames.length).toBeGreaterThan(0);
     // Stride 1 (one dgrad phase) and stride 2 (eight phases, kw 1 and 2), each fewer tiles than a workgroup.
@@ -119,10 +128,29 @@ describe('kernels through the tuner', () => {
         const gy = tensor(gyS, [1, WS[0]!, ...g.out]);
         const y = c.passes.forward(x, w, b, g);
         const gx = c.passes.inputGrad(gy, w, g);
+        const gw = c.passes.weightGrad(x, gy, g);
         expectClose(await y.data(), yRef, 1e-4, 1e-4, `${name} s${stride} y vs host`);
         expectClose(await gx.data(), gRef.gx, 1e-4, 1e-4, `${name} s${stride} gx vs host`);
-        for (const t of [x, w, b, gy, y, gx]) t.dispose();
+        expectClose(await gw.data(), gRef.gw, 1e-4, 1e-3, `${name} s${stride} gw vs host`);
+        for (const t of [x, w, b, gy, y, gx, gw]) t.dispose();
       }
+    }
+    // wgrad with more (ci, kd) pairs than a workgroup (24·3 = 72 > 64): two workgroups per chunk of rows.
+    const xs2 = [2, 24, 3, 4, 6];
+    const ws2 = [6, 24, 3, 3, 3];
+    const x2 = randArray(xs2.reduce((a, b) => a * b), 11);
+    const w2 = randArray(ws2.reduce((a, b) => a * b), 12);
+    const g2 = convGeometryOf(xs2, ws2, null, { padding: 1 });
+    const gy2 = randArray(2 * 6 * 3 * 4 * 6, 13);
+    const ref2 = refConv3dGrads({ x: x2, xShape: xs2, w: w2, wShape: ws2, b: null, stride: [1, 1, 1], pad: [1, 1, 1] }, gy2);
+    for (const name of sgNames) {
+      const c = CONV3D_CANDIDATES.find((k) => k.name === name)!;
+      if (!c.fits!(g2, device).weightGrad) continue;
+      const x = tensor(x2, xs2);
+      const gy = tensor(gy2, [2, 6, 3, 4, 6]);
+      const gw = c.passes.weightGrad(x, gy, g2);
+      expectClose(await gw.data(), ref2.gw, 1e-4, 1e-3, `${name} gw, 72 (ci, kd) pairs`);
+      for (const t of [x, gy, gw]) t.dispose();
     }
   });
 

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ArgumentError, Device, full, getDefaultDevice, noGrad, NotImplementedError, roundToHalf, tensor, type KernelDef } from '../../src/index.js';
+import { ArgumentError, cat, Device, full, slice, getDefaultDevice, noGrad, NotImplementedError, roundToHalf, tensor, type KernelDef } from '../../src/index.js';
 import { fromHalfBits, toHalfBits } from '../../src/tensor/dtype.js';
 import { rewriteHalfAccess } from '../../src/tensor/kernel.js';
 import { arg } from '../../src/kernels/util.js';
@@ -54,6 +54,23 @@ describe('float16 tensors', () => {
     const h = tensor(x, [3000], { device: d }).to('float16');
     expect([...(await h.data())]).toEqual([...x].map(roundToHalf));
     expect([...(await h.to('float32').data())]).toEqual([...x].map(roundToHalf));
+    d.destroy();
+  });
+
+  it('cat and slice move float16 runs of odd length and offset (a copy kernel where no encoder copy can)', async () => {
+    // [2, 3] ⧺ [2, 5] along axis 1: every row is a run of 3 or 5 halves at odd offsets.
+    const a = randArray(6, 4, -4, 4);
+    const b = randArray(10, 5, -4, 4);
+    const y = cat([tensor(a, [2, 3], { dtype: 'float16' }), tensor(b, [2, 5], { dtype: 'float16' })], 1);
+    const want = [...a.slice(0, 3), ...b.slice(0, 5), ...a.slice(3), ...b.slice(5)].map(roundToHalf);
+    expect(y.dtype).toBe('float16');
+    expect([...(await y.data())]).toEqual(want);
+    expect([...(await slice(y, 1, 1, 6).data())]).toEqual([...want.slice(1, 6), ...want.slice(9, 14)]);
+    // A run longer than one binding, at an odd offset: the copy goes in windows of one binding each.
+    const d = await Device.create({ limits: { maxStorageBufferBindingSize: 1024 } });
+    const x = randArray(2 * 1501, 6, -2, 2);
+    const h = tensor(x, [2, 1501], { device: d, dtype: 'float16' });
+    expect([...(await slice(h, 1, 1, 1500).data())]).toEqual([...x.slice(1, 1500), ...x.slice(1502, 3001)].map(roundToHalf));
     d.destroy();
   });
 
