@@ -77,7 +77,7 @@ export const CONV3D_CANDIDATES: readonly ConvCandidate[] = [
   // load is a per-lane gather even of one address, so sharing it pays for more channels
   // per invocation. Workgroups of 8 to 64 lanes: which spreads best over a CPU's cores
   // depends on the shape. 8 voxels × 16 channels: for stride 2, whose rows load twice the
-  // input per output (1.3x the default's forward at 64→128 on lavapipe).
+  // input per output (0-30% faster than the default at 64→128 on lavapipe, run to run).
   tiledCandidate('tiled-16x8-wg16-sg8', CPU_SG_TILES),
   tiledCandidate('tiled-16x8-wg8-sg8', { ...CPU_SG_TILES, wg: 8 }),
   tiledCandidate('tiled-16x8-wg32-sg8', { ...CPU_SG_TILES, wg: 32 }),
