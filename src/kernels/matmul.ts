@@ -109,14 +109,14 @@ function runWith(tiles: BmmTiles, a: Operand, b: Operand, batch: number, m: numb
 const layout = (o: Operand): string => (o.sc === 1 ? 'n' : 't');
 
 const BMM_NAMES = BMM_VARIANTS.map((c) => c.name);
-const BMM_DEFAULT = (device: Device): string => shippedDefault(device, 'bmm', BMM_NAMES) ?? BMM_NAMES[0]!;
+const bmmDefault = (device: Device): string => shippedDefault(device, 'bmm', BMM_NAMES) ?? BMM_NAMES[0]!;
 
 function run(a: Operand, b: Operand, batch: number, m: number, n: number, k: number, what: string): Tensor {
   const device = a.t.device;
   const tiles = device.tuner.choose({
     key: { op: 'bmm', family: layout(a) + layout(b), shape: shapeClass([batch, m, n, k]), attrs: '' },
     candidates: BMM_VARIANTS,
-    fallback: BMM_DEFAULT(device),
+    fallback: bmmDefault(device),
     trial: () => {
       const ta = full(a.t.shape, 0.5, { device });
       const tb = full(b.t.shape, 0.5, { device });
