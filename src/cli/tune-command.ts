@@ -1,7 +1,7 @@
 /** `hnfnet tune --model <preset> --window S`: measures the kernel variants one training step of the model uses, and caches the winners. */
 import { checkKnown, optBetween, optFlag, optInt, optString, parseArgs, UsageError } from './args.js';
 import type { Command } from './commands.js';
-import { adapterClass, backward, buildModel, full, init, isPresetName, mean, presetConfig, PRESET_NAMES, SHIPPED_DEFAULTS, sizeMultiple, tidy, type TuneReport } from '../index.js';
+import { backward, buildModel, full, init, isPresetName, mean, presetConfig, PRESET_NAMES, sizeMultiple, tidy, type TuneReport } from '../index.js';
 
 const USAGE = `hnfnet tune --model <${PRESET_NAMES.join('|')}> --window N | D,H,W [--batch N] [--retune]
             [--budget SECONDS] [--key-budget SECONDS] [--reps N] [--json]
@@ -34,13 +34,12 @@ function parseWindow(s: string): [number, number, number] {
 const ms = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 
 /** One line per key: what runs now, against the shipped default where both were timed. */
-export function formatTuneReport(r: TuneReport, defaults: Record<string, readonly string[]>): string {
+export function formatTuneReport(r: TuneReport): string {
   const lines = [`adapter: ${r.adapter}`, `cache:   ${r.where} (mode ${r.mode})`, ''];
   const head = ['key', 'shape class', 'attributes', 'chosen', 'vs default', 'candidates (median ms)'];
   const rows = r.rows.map((row) => {
-    // The default that ran for this key: the first of the op's defaults that was offered (and so timed).
-    const dflt = defaults[row.op]?.find((n) => n in row.ms);
-    const d = dflt !== undefined ? row.ms[dflt] : undefined;
+    // The shipped default is always timed first (tuner.ts).
+    const d = row.ms[row.fallback];
     const c = row.ms[row.variant];
     const gain = d !== undefined && c !== undefined && c > 0 ? `${(d / c).toFixed(2)}×` : '-';
     const cands = Object.entries(row.ms)
@@ -97,7 +96,7 @@ export const command: Command = {
     if (optFlag(args, 'json')) console.log(JSON.stringify(report, null, 1));
     else {
       console.log(`hnfnet tune: ${name} at ${window.join('×')} (batch ${batch})`);
-      console.log(formatTuneReport(report, { ...SHIPPED_DEFAULTS[adapterClass(device)] }));
+      console.log(formatTuneReport(report));
     }
     return 0;
   },

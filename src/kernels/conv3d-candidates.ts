@@ -8,7 +8,7 @@ import type { ConvPasses } from './conv3d-split.js';
 import { directForward, directInputGrad, directKernels, directWeightGrad } from './conv3d-direct.js';
 import { CPU_SG_TILES, CPU_TILES, GPU_TILES, isCpuAdapter, tiledFits, tiledForward, tiledInputGrad, tiledKernels, tiledWeightGrad, type ConvPassName, type ConvTiles } from './conv3d-tiled.js';
 import { GEMM_TILES, gemmFits, gemmKernels, gemmPasses, type GemmTiles } from './conv3d-gemm.js';
-import { shippedDefault } from './tune-defaults.js';
+import { NARROW_ROW, shippedDefault } from './tune-defaults.js';
 
 /** Which passes of a candidate can run geometry g on this device (binding limits, shape constraints). */
 export type PassFits = Record<ConvPassName, boolean>;
@@ -128,9 +128,19 @@ function makeRequest(g: ConvGeometry, pass: ConvPassName, device: Device, list: 
       attrs: `k${g.k.join(',')} s${g.stride.join(',')} p${g.pad.join(',')}${g.dtype === 'float32' ? '' : ` ${g.dtype}`}`,
     },
     candidates,
-    fallback: shippedDefault(device, 'conv3d', candidates.map((c) => c.name)) ?? DIRECT.name,
+    fallback: shippedDefault(device, 'conv3d', candidates.map((c) => c.name), tileRows(g, pass) <= NARROW_ROW) ?? DIRECT.name,
     trial: () => convTrial(g, pass, device),
   };
+}
+
+/**
+ * The row length the forward and dgrad tilings tile along W: the output's, or for dgrad its
+ * widest stride phase. wgrad walks rows 4 voxels at a time whatever the tiling: Infinity.
+ */
+function tileRows(g: ConvGeometry, pass: ConvPassName): number {
+  if (pass === 'forward') return g.out[2];
+  if (pass === 'inputGrad') return Math.ceil(g.in[2] / g.stride[2]);
+  return Infinity;
 }
 
 /** Constant inputs of g's real shapes (no random numbers drawn: the user's generator state stays as it was). */

@@ -87,7 +87,8 @@ const up = (v: number, m: number): number => Math.ceil(v / m) * m;
 /**
  * dst[b, c, t] = src[b, c, t - left] inside src, 0 elsewhere (c ≥ C included), for a
  * dst of [N, Cp, Dp, Hp, Wp] with Wp % 4 == 0; one vec4 of a dst row per invocation.
- * Offsets may be negative (a crop), which the dgrad phases need.
+ * Offsets may be negative (a crop), which the dgrad phases need. This one reads src by
+ * element, for rows whose length is not a multiple of 4.
  */
 const padKernel: KernelDef = {
   name: 'conv3d_pad',
@@ -113,6 +114,52 @@ const padKernel: KernelDef = {
   halfStorage: true,
 };
 
+/**
+ * The same copy for rows whose length is a multiple of 4 (nearly every conv input): one
+ * invocation per dst row reads src as vec4s and splices each dst vec4 from two neighbours
+ * at the one lane shift that `left` sets, so every src vec4 is loaded once and every dst
+ * vec4 stored once. A software adapter pays per load and per invocation, not per value
+ * (conv3d-tiled.ts's header): on lavapipe this ran 5-6.6x the element kernel. A src vec4
+ * lies wholly inside or outside its row, so a whole vec4 is masked at a time.
+ */
+const padRowsKernel: KernelDef = {
+  name: 'conv3d_pad_rows',
+  inputs: [{ name: 'src', type: 'vec4<f32>' }],
+  outputs: [{ name: 'dst', type: 'vec4<f32>' }],
+  uniforms: ['c', 'd', 'h', 'w4', 'cp', 'dp', 'hp', 'wp4', 'ld', 'lh', 'lw', 'total'].map((name) => ({ name, type: 'i32' as const })),
+  workgroupSize: 64,
+  helpers: `fn splice(p: vec4<f32>, q: vec4<f32>, o: i32) -> vec4<f32> {
+  switch o {
+    case 1: { return vec4<f32>(p.yzw, q.x); }
+    case 2: { return vec4<f32>(p.zw, q.xy); }
+    case 3: { return vec4<f32>(p.w, q.xyz); }
+    default: { return p; }
+  }
+}`,
+  body: `  let i = i32(idx);
+  if (i >= u.total) { return; }
+  let th = i % u.hp - u.lh;
+  let td = (i / u.hp) % u.dp - u.ld;
+  let c = (i / (u.hp * u.dp)) % u.cp;
+  let b = i / (u.hp * u.dp * u.cp);
+  let inside = c < u.c && td >= 0 && td < u.d && th >= 0 && th < u.h;
+  let row = select(0, (((b * u.c + c) * u.d + td) * u.h + th) * u.w4, inside);
+  // dst lane 0 is src element -lw: src vec4 a0, lane o (floor division, as lw may be negative).
+  let o = (((-u.lw) % 4) + 4) % 4;
+  let a0 = (-u.lw - o) / 4;
+  var p = vec4<f32>(0.0);
+  if (inside && a0 >= 0 && a0 < u.w4) { p = src[row + a0]; }
+  let db = i * u.wp4;
+  for (var j = 0; j < u.wp4; j++) {
+    let a = a0 + j + 1;
+    var q = vec4<f32>(0.0);
+    if (inside && a >= 0 && a < u.w4) { q = src[row + a]; }
+    dst[db + j] = splice(p, q, o);
+    p = q;
+  }`,
+  halfStorage: true,
+};
+
 export interface Padded {
   /** The tensor to bind (a padded copy, or the source itself when it already fits). */
   t: Tensor;
@@ -133,13 +180,25 @@ export function padded(src: Tensor, cp: number, dims: Int3, left: Int3): Padded 
     return { t: src, owned: false, c, dims };
   }
   const t = empty([n, cp, ...dims], src.device, 'conv3d_pad', src.dtype);
+  const label = `[${src.shape.join(', ')}] -> [${t.shape.join(', ')}]`;
+  if (w % 4 === 0) {
+    const total = n * cp * dims[0] * dims[1];
+    src.device.dispatch(padRowsKernel, {
+      inputs: [arg(src)],
+      outputs: [arg(t)],
+      uniforms: { c, d, h, w4: w / 4, cp, dp: dims[0], hp: dims[1], wp4: dims[2] / 4, ld: left[0], lh: left[1], lw: left[2], total },
+      invocations: total,
+      label,
+    });
+    return { t, owned: true, c: cp, dims };
+  }
   const total = t.size / 4;
   src.device.dispatch(padKernel, {
     inputs: [arg(src)],
     outputs: [arg(t)],
     uniforms: { c, d, h, w, cp, dp: dims[0], hp: dims[1], wp4: dims[2] / 4, ld: left[0], lh: left[1], lw: left[2], total },
     invocations: total,
-    label: `[${src.shape.join(', ')}] -> [${t.shape.join(', ')}]`,
+    label,
   });
   return { t, owned: true, c: cp, dims };
 }
@@ -150,29 +209,38 @@ export function padded(src: Tensor, cp: number, dims: Int3, left: Int3): Padded 
  * Lays weights out as [cin, md, mh, mw, coutP] (coutP a multiple of 4, zero-filled), the
  * order the conv kernel reads them in. Tap m of axis i is source tap r_i + s_i·m, or
  * r_i + s_i·(M_i − 1 − m) when flipped; (cin, cout) index the source's (Co, Ci) or
- * (Ci, Co) by the two strides, which is how dgrad transposes the channels.
+ * (Ci, Co) by the two strides, which is how dgrad transposes the channels. One invocation
+ * per (cin, tap) row of coutP: the index math is paid once per row, not per element
+ * (on a CPU adapter it costs more than the copy; see padRowsKernel).
  */
 const weightKernel: KernelDef = {
   name: 'conv3d_weights',
   inputs: ['w'],
-  outputs: ['wt'],
-  uniforms: ['cin', 'cout', 'coutp', 'md', 'mh', 'mw', 'rd', 'rh', 'rw', 'sd', 'sh', 'sw', 'flip', 'kh', 'kw', 'sin', 'sout', 'total'].map(
+  outputs: [{ name: 'wt', type: 'vec4<f32>' }],
+  uniforms: ['cin', 'cout', 'coutp4', 'md', 'mh', 'mw', 'rd', 'rh', 'rw', 'sd', 'sh', 'sw', 'flip', 'kh', 'kw', 'sin', 'sout', 'rows'].map(
     (name) => ({ name, type: 'i32' as const }),
   ),
   workgroupSize: 64,
   body: `  let i = i32(idx);
-  if (i >= u.total) { return; }
-  let co = i % u.coutp;
-  let mx = (i / u.coutp) % u.mw;
-  let my = (i / (u.coutp * u.mw)) % u.mh;
-  let mz = (i / (u.coutp * u.mw * u.mh)) % u.md;
-  let ci = i / (u.coutp * u.mw * u.mh * u.md);
+  if (i >= u.rows) { return; }
+  let mx = i % u.mw;
+  let my = (i / u.mw) % u.mh;
+  let mz = (i / (u.mw * u.mh)) % u.md;
+  let ci = i / (u.mw * u.mh * u.md);
   let fz = select(mz, u.md - 1 - mz, u.flip != 0);
   let fy = select(my, u.mh - 1 - my, u.flip != 0);
   let fx = select(mx, u.mw - 1 - mx, u.flip != 0);
   let tap = ((u.rd + u.sd * fz) * u.kh + u.rh + u.sh * fy) * u.kw + u.rw + u.sw * fx;
-  let src = ci * u.sin + min(co, u.cout - 1) * u.sout + tap;
-  wt[i] = select(0.0, w[src], co < u.cout);`,
+  let sb = ci * u.sin + tap;
+  let db = i * u.coutp4;
+  for (var q = 0; q < u.coutp4; q++) {
+    var v = vec4<f32>(0.0);
+    for (var e = 0; e < 4; e++) {
+      let co = q * 4 + e;
+      if (co < u.cout) { v[e] = w[sb + co * u.sout]; }
+    }
+    wt[db + q] = v;
+  }`,
   halfStorage: true,
 };
 
@@ -199,7 +267,7 @@ function layoutWeights(weight: Tensor, sub: SubKernel, coutP: number): Tensor {
     uniforms: {
       cin,
       cout,
-      coutp: coutP,
+      coutp4: coutP / 4,
       md: sub.m[0],
       mh: sub.m[1],
       mw: sub.m[2],
@@ -214,9 +282,9 @@ function layoutWeights(weight: Tensor, sub: SubKernel, coutP: number): Tensor {
       kw,
       sin: sub.transpose ? ci * taps : taps,
       sout: sub.transpose ? taps : ci * taps,
-      total: wt.size,
+      rows: wt.size / coutP,
     },
-    invocations: wt.size,
+    invocations: wt.size / coutP,
     label: `[${weight.shape.join(', ')}] -> [${wt.shape.join(', ')}]`,
   });
   return wt;
@@ -635,7 +703,7 @@ export function tiledFits(g: ConvGeometry, tiles: ConvTiles, device: Device): { 
  * big tiles take seconds each to compile.
  */
 export function tiledKernels(g: ConvGeometry, tiles: ConvTiles, passes: readonly ConvPassName[] = ['forward', 'inputGrad', 'weightGrad']): KernelDef[] {
-  const defs = [padKernel, weightKernel, biasKernel];
+  const defs = [padKernel, padRowsKernel, weightKernel, biasKernel];
   if (passes.includes('forward')) defs.push(convKernel({ tw: tiles.tw, tc4: tiles.tc4, wg: tiles.wg, sg: tiles.sg ?? 0, kw: g.k[2], sw: g.stride[2] }));
   if (passes.includes('inputGrad')) {
     for (const f of inputGradPlan(g, tiles).live[2]) defs.push(convKernel({ tw: tiles.tw, tc4: tiles.tc4, wg: tiles.wg, sg: tiles.sg ?? 0, kw: f.m, sw: 1 }));

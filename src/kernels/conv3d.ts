@@ -13,7 +13,7 @@ import { GEMM_PASSES, gemmWarmupKernels } from './conv3d-gemm.js';
 export { convGeometry, convGeometryOf, convFlops, type Conv3dKernelOptions, type Conv3dVariant, type ConvGeometry } from './conv3d-geometry.js';
 export { CPU_SG_TILES, CPU_TILES, GPU_TILES, isCpuAdapter, type ConvTiles, type ConvPassName } from './conv3d-tiled.js';
 export { CONV3D_CANDIDATES, convRequest, tiledCandidate, type ConvCandidate, type PassFits } from './conv3d-candidates.js';
-export { SHIPPED_DEFAULTS, adapterClass, shippedDefault, type AdapterClass } from './tune-defaults.js';
+export { NARROW_ROW, NARROW_ROW_DEFAULTS, SHIPPED_DEFAULTS, adapterClass, shippedDefault, type AdapterClass } from './tune-defaults.js';
 
 type ConvImpl = ConvPasses;
 

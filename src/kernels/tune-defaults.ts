@@ -22,7 +22,27 @@ export const SHIPPED_DEFAULTS: Readonly<Record<AdapterClass, Readonly<Record<Tun
   gpu: { conv3d: ['tiled-gpu'], bmm: ['bmm-4x4-wg8'] },
 };
 
-/** The first of the adapter class's defaults for `op` that `offered` names (undefined: none is). */
-export function shippedDefault(device: Device, op: TunedOp, offered: readonly string[]): string | undefined {
-  return SHIPPED_DEFAULTS[adapterClass(device)][op].find((name) => offered.includes(name));
+/**
+ * conv3d rows (along W) of at most this many outputs: the CPU class's first default
+ * tiles 16 voxels of a row per invocation, and on such rows computes at least half of
+ * them for nothing.
+ */
+export const NARROW_ROW = 8;
+
+/**
+ * Defaults tried before SHIPPED_DEFAULTS for a conv3d forward or dgrad pass whose rows are
+ * narrow (the deep levels of a U-Net): 8 voxels × 16 channels in workgroups of 8, which ran
+ * 1.2-3.8x the 16-voxel default on 36 of the 40 such passes of hnfnetv2 at 64³ on lavapipe
+ * (docs/PERFORMANCE.md). Same sums in the same order, so the same outputs bit for bit.
+ */
+export const NARROW_ROW_DEFAULTS: Readonly<Record<AdapterClass, Readonly<Partial<Record<TunedOp, readonly string[]>>>>> = {
+  cpu: { conv3d: ['tiled-8x16-wg8-sg8'] },
+  gpu: {},
+};
+
+/** The first of the adapter class's defaults for `op` that `offered` names (undefined: none is); `narrow` rows try NARROW_ROW_DEFAULTS first. */
+export function shippedDefault(device: Device, op: TunedOp, offered: readonly string[], narrow = false): string | undefined {
+  const cls = adapterClass(device);
+  const list = [...((narrow && NARROW_ROW_DEFAULTS[cls][op]) || []), ...SHIPPED_DEFAULTS[cls][op]];
+  return list.find((name) => offered.includes(name));
 }

@@ -64,6 +64,8 @@ export interface TuneRow {
   shape: readonly number[];
   attrs: string;
   variant: string;
+  /** What runs where nothing was measured (the request's shipped default). */
+  fallback: string;
   /** Median ms per measured candidate. */
   ms: Record<string, number>;
   /** Candidates left out by the per-key budget, and those that failed (with the reason). */
@@ -117,7 +119,7 @@ export class Tuner {
   /** Keys measured on this device (in 'retune' mode only these use the cache). */
   private readonly rows = new Map<string, TuneRow>();
   /** Keys whose cached winner ran (for the report). */
-  private readonly cachedUsed = new Map<string, TuneKey>();
+  private readonly cachedUsed = new Map<string, { key: TuneKey; fallback: string }>();
   private spent = 0;
 
   constructor(
@@ -151,7 +153,7 @@ export class Tuner {
     const hit = this.mode === 'on' || this.rows.has(ks) ? this.cache.get(ks) : undefined;
     const winner = hit && req.candidates.find((c) => c.name === hit.variant);
     if (winner) {
-      if (!this.rows.has(ks)) this.cachedUsed.set(ks, key);
+      if (!this.rows.has(ks)) this.cachedUsed.set(ks, { key, fallback: req.fallback });
       return winner.impl;
     }
     // Not measured (or measured among candidates that no longer exist): queue it.
@@ -223,7 +225,7 @@ export class Tuner {
     }
     const measured = Object.entries(ms);
     const variant = measured.length ? measured.reduce((a, b) => (b[1] < a[1] ? b : a))[0] : req.fallback;
-    return { key: ks, op: key.op, family: key.family, shape: key.shape, attrs: key.attrs, variant, ms, skipped, failed, timer, spentMs: performance.now() - t0, status: 'tuned' };
+    return { key: ks, op: key.op, family: key.family, shape: key.shape, attrs: key.attrs, variant, fallback: req.fallback, ms, skipped, failed, timer, spentMs: performance.now() - t0, status: 'tuned' };
   }
 
   report(): TuneReport {
@@ -234,6 +236,7 @@ export class Tuner {
       shape: key.shape,
       attrs: key.attrs,
       variant: req.fallback,
+      fallback: req.fallback,
       ms: {},
       skipped: req.candidates.map((c) => c.name),
       failed: {},
@@ -241,9 +244,9 @@ export class Tuner {
       spentMs: 0,
       status: 'queued',
     }));
-    const cached: TuneRow[] = [...this.cachedUsed].map(([ks, key]) => {
+    const cached: TuneRow[] = [...this.cachedUsed].map(([ks, { key, fallback }]) => {
       const e = this.cache.get(ks)!;
-      return { key: ks, op: key.op, family: key.family, shape: key.shape, attrs: key.attrs, variant: e.variant, ms: e.ms, skipped: [], failed: {}, timer: e.timer, spentMs: 0, status: 'cached' };
+      return { key: ks, op: key.op, family: key.family, shape: key.shape, attrs: key.attrs, variant: e.variant, fallback, ms: e.ms, skipped: [], failed: {}, timer: e.timer, spentMs: 0, status: 'cached' };
     });
     return {
       mode: this.mode,

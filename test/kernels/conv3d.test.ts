@@ -23,6 +23,12 @@ const cases: Case[] = [
   { name: 'k3 s2 p1, batch 2', x: [2, 4, 8, 6, 7], w: [5, 4, 3, 3, 3], stride: [2, 2, 2], pad: [1, 1, 1], bias: true, cpu: true },
   { name: 'k3 s1, long odd rows (several tiles per row)', x: [1, 2, 3, 4, 37], w: [3, 2, 3, 3, 3], stride: [1, 1, 1], pad: [1, 1, 1], bias: true, cpu: true },
   { name: 'k3 s2, long rows (several tiles per row)', x: [1, 3, 3, 4, 41], w: [4, 3, 3, 3, 3], stride: [2, 2, 2], pad: [1, 1, 1], bias: false, cpu: true },
+  // Rows of a multiple of 4 take the vec4 padded copy; left paddings 1, 2, 3 and dgrad's crops
+  // of 1 and 2 between them splice at every lane shift.
+  { name: 'k3 s1 p1 on 4-aligned rows', x: [1, 3, 4, 5, 12], w: [6, 3, 3, 3, 3], stride: [1, 1, 1], pad: [1, 1, 1], bias: true, cpu: true },
+  { name: 'k3 s2 p1 on 4-aligned rows', x: [1, 2, 6, 4, 16], w: [3, 2, 3, 3, 3], stride: [2, 2, 2], pad: [1, 1, 1], bias: false, cpu: true },
+  { name: 'W padding 3 past a 3-tap kernel on 4-aligned rows', x: [1, 2, 3, 4, 8], w: [3, 2, 3, 3, 3], stride: [1, 1, 1], pad: [1, 1, 3], bias: false },
+  { name: 'W padding 2 past a 1-tap kernel on 4-aligned rows', x: [1, 2, 3, 4, 8], w: [3, 2, 1, 3, 1], stride: [1, 1, 1], pad: [0, 1, 2], bias: true },
   { name: 'k1, Ci 33, row not a multiple of 4', x: [1, 33, 3, 4, 5], w: [3, 33, 1, 1, 1], stride: [1, 1, 1], pad: [0, 0, 0], bias: false, cpu: true },
   { name: 'k1 on 4-aligned rows (no padded copy)', x: [1, 3, 4, 5, 8], w: [5, 3, 1, 1, 1], stride: [1, 1, 1], pad: [0, 0, 0], bias: false },
   { name: '1x3x3, stride [1,2,2], padding [0,1,1]', x: [2, 3, 5, 7, 9], w: [6, 3, 1, 3, 3], stride: [1, 2, 2], pad: [0, 1, 1], bias: true, cpu: true },

@@ -81,6 +81,39 @@ describe('kernels through the tuner', () => {
     small.destroy();
   });
 
+  it('rows of at most 8 outputs default to the 8-voxel tiling on CPU adapters (forward and dgrad), with the plain tiling\'s numbers', async () => {
+    device.configureTuning({ mode: 'off' });
+    const narrow = isCpuAdapter(device) && device.features.has('subgroups') && device.subgroupMinSize >= 8 ? 'tiled-8x16-wg8-sg8' : dflt();
+    // Stride 1 on rows of 8; stride 2 on rows of 16 (8 outputs, and dgrad phases of 8 inputs); rows of 9 stay on the default.
+    const cases: [number[], 1 | 2, string][] = [
+      [[1, 3, 4, 5, 8], 1, narrow],
+      [[1, 3, 4, 6, 16], 2, narrow],
+      [[1, 3, 4, 5, 9], 1, dflt()],
+    ];
+    for (const [xs, stride, want] of cases) {
+      const ws = [5, 3, 3, 3, 3];
+      const g = convGeometryOf(xs, ws, [5], { stride, padding: 1 });
+      expect(device.tuner.choose(convRequest(g, 'forward', device)).name, `${xs} s${stride} forward`).toBe(want);
+      expect(device.tuner.choose(convRequest(g, 'inputGrad', device)).name, `${xs} s${stride} dgrad`).toBe(want);
+      expect(device.tuner.choose(convRequest(g, 'weightGrad', device)).name, `${xs} s${stride} wgrad`).toBe(dflt());
+      const run = async (variant?: Conv3dVariant): Promise<Float32Array[]> => {
+        const x = tensor(randArray(xs.reduce((a, b) => a * b), 21), xs, { requiresGrad: true });
+        const w = tensor(randArray(ws.reduce((a, b) => a * b), 22), ws, { requiresGrad: true });
+        const y = conv3d(x, w, null, { stride, padding: 1, ...(variant ? { variant } : {}) });
+        const gy = tensor(randArray(y.size, 23), y.shape);
+        backward(y, gy);
+        const out = [await y.data(), await x.grad!.data(), await w.grad!.data()];
+        for (const t of [x, w, y, gy]) {
+          t.zeroGrad();
+          t.dispose();
+        }
+        return out;
+      };
+      const [untuned, plain] = [await run(), await run(isCpuAdapter(device) ? 'cpu' : 'gpu')];
+      for (let i = 0; i < 3; i++) expect(untuned[i], `${xs} s${stride} output ${i}`).toEqual(plain[i]);
+    }
+  });
+
   it('a conv3d on measured variants equals the untuned one and the host reference within rounding', async () => {
     device.configureTuning({ mode: 'off' });
     const untuned = await runConv(device, xh, wh, bh, gyh);
