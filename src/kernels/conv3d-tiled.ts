@@ -180,25 +180,16 @@ export function padded(src: Tensor, cp: number, dims: Int3, left: Int3): Padded 
     return { t: src, owned: false, c, dims };
   }
   const t = empty([n, cp, ...dims], src.device, 'conv3d_pad', src.dtype);
-  const label = `[${src.shape.join(', ')}] -> [${t.shape.join(', ')}]`;
-  if (w % 4 === 0) {
-    const total = n * cp * dims[0] * dims[1];
-    src.device.dispatch(padRowsKernel, {
-      inputs: [arg(src)],
-      outputs: [arg(t)],
-      uniforms: { c, d, h, w4: w / 4, cp, dp: dims[0], hp: dims[1], wp4: dims[2] / 4, ld: left[0], lh: left[1], lw: left[2], total },
-      invocations: total,
-      label,
-    });
-    return { t, owned: true, c: cp, dims };
-  }
-  const total = t.size / 4;
-  src.device.dispatch(padKernel, {
+  // Rows of 4-aligned length are copied a row per invocation, others a dst vec4 per invocation.
+  const rows = w % 4 === 0;
+  const total = rows ? n * cp * dims[0] * dims[1] : t.size / 4;
+  const shape = { c, d, h, cp, dp: dims[0], hp: dims[1], wp4: dims[2] / 4, ld: left[0], lh: left[1], lw: left[2], total };
+  src.device.dispatch(rows ? padRowsKernel : padKernel, {
     inputs: [arg(src)],
     outputs: [arg(t)],
-    uniforms: { c, d, h, w, cp, dp: dims[0], hp: dims[1], wp4: dims[2] / 4, ld: left[0], lh: left[1], lw: left[2], total },
+    uniforms: rows ? { ...shape, w4: w / 4 } : { ...shape, w },
     invocations: total,
-    label,
+    label: `[${src.shape.join(', ')}] -> [${t.shape.join(', ')}]`,
   });
   return { t, owned: true, c: cp, dims };
 }

@@ -43,6 +43,6 @@ export const NARROW_ROW_DEFAULTS: Readonly<Record<AdapterClass, Readonly<Partial
 /** The first of the adapter class's defaults for `op` that `offered` names (undefined: none is); `narrow` rows try NARROW_ROW_DEFAULTS first. */
 export function shippedDefault(device: Device, op: TunedOp, offered: readonly string[], narrow = false): string | undefined {
   const cls = adapterClass(device);
-  const list = [...((narrow && NARROW_ROW_DEFAULTS[cls][op]) || []), ...SHIPPED_DEFAULTS[cls][op]];
+  const list = [...(narrow ? (NARROW_ROW_DEFAULTS[cls][op] ?? []) : []), ...SHIPPED_DEFAULTS[cls][op]];
   return list.find((name) => offered.includes(name));
 }
